@@ -1,0 +1,83 @@
+package buildkey
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"envd.dev/envd/internal/ir"
+)
+
+func TestKeyFollowsEveryInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("build.envd", "def build(): pass")
+	write("requirements.txt", "six\n")
+	write("data/a.txt", "a")
+	env := &ir.Environment{
+		Base:         ir.Base{Image: "docker.io/library/debian:bookworm"},
+		Requirements: []ir.File{{Path: "requirements.txt"}},
+		Steps:        []ir.Step{{Copy: &ir.CopyStep{Source: "data", Target: "/data"}}},
+	}
+	in := Inputs{EnvdVersion: "v1", Env: env, BuildFiles: []string{filepath.Join(dir, "build.envd")}, ContextDir: dir}
+	key := func() string {
+		t.Helper()
+		k, err := Compute(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	first := key()
+	if key() != first {
+		t.Fatal("key is not stable")
+	}
+	changes := []struct {
+		name   string
+		change func()
+	}{
+		{"requirements content", func() { write("requirements.txt", "six\nnumpy\n") }},
+		{"file in a copied dir", func() { write("data/a.txt", "b") }},
+		{"new file in a copied dir", func() { write("data/b.txt", "b") }},
+		{"build file", func() { write("build.envd", "def build():\n  pass") }},
+		{"environment", func() { env.PythonPackages = []ir.Package{{Name: "six"}} }},
+		{"envd version", func() { in.EnvdVersion = "v2" }},
+		{"extra", func() { in.Extra = []string{"name=x:1"} }},
+	}
+	prev := first
+	for _, c := range changes {
+		c.change()
+		if k := key(); k == prev {
+			t.Errorf("changing the %s did not change the key", c.name)
+		} else {
+			prev = k
+		}
+	}
+	// A file the build does not read leaves the key alone.
+	write("notes.txt", "unrelated")
+	if key() != prev {
+		t.Error("an unrelated file changed the key")
+	}
+}
+
+func TestMountHostIsUncacheable(t *testing.T) {
+	env := &ir.Environment{Steps: []ir.Step{{Run: &ir.RunStep{Commands: []string{"ls"}, MountHost: true}}}}
+	if _, err := Compute(Inputs{Env: env, ContextDir: t.TempDir()}); !errors.Is(err, ErrUncacheable) {
+		t.Fatalf("err = %v, want ErrUncacheable", err)
+	}
+}
+
+func TestMissingFileIsAnError(t *testing.T) {
+	env := &ir.Environment{Requirements: []ir.File{{Path: "nope.txt"}}}
+	if _, err := Compute(Inputs{Env: env, ContextDir: t.TempDir()}); err == nil {
+		t.Fatal("want an error for a missing file")
+	}
+}

@@ -1,0 +1,288 @@
+// Package compile turns an ir.Environment into a BuildKit LLB graph and the
+// image config that goes with it. It is pure: no network, no daemon.
+//
+// The graph, for an environment with Python:
+//
+//	base ─▶ prep (apt cache config, sources) ─▶ python runtime (apt python3, venv)
+//	                                               ├─▶ system packages (apt)   ─┐ Diff
+//	                                               └─▶ python packages (pip)   ─┤ Diff
+//	                             Merge(python runtime, diffs…) ◀────────────────┘
+//	                                   ─▶ run / io.copy steps, in order
+//
+// System and Python packages are independent branches joined with Merge, so
+// changing one never reruns the other, and a cold build runs them in parallel.
+package compile
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/moby/buildkit/client/llb"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"envd.dev/envd/internal/ir"
+)
+
+// Paths inside the image.
+const (
+	VenvDir = "/opt/envd/venv"
+	// mountDir holds build-time mounts of user files (requirements, wheels).
+	mountDir = "/tmp/envd"
+)
+
+// Cache mount ids. The pip cache is shared by every environment on a
+// builder: wheels are named by their ABI, so sharing is safe, and it is what
+// makes a rebuild download nothing it has seen.
+const (
+	PipCacheID     = "envd-pip-cache"
+	AptArchivesID  = "envd-apt-archives"
+	aptListsPrefix = "envd-apt-lists-"
+)
+
+// LocalContext is the name of the build directory in the solve session.
+const LocalContext = "context"
+
+// DefaultPath is used when the base image config says nothing about PATH.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Options are the facts compile needs beyond the IR.
+type Options struct {
+	// Project names the environment (the build directory's name).
+	Project string
+	// EnvdVersion is recorded in the image labels.
+	EnvdVersion string
+	// Base is the base image's config when it is known (resolved by the
+	// builder); nil compiles without it, e.g. for --dry-run.
+	Base *ocispecs.Image
+	// BaseDigest pins the base image when it is known.
+	BaseDigest string
+	// BuildKey is recorded as a label so an unchanged build can be skipped.
+	BuildKey string
+	// CABundle mounts the session secret CABundleSecret into every step
+	// that downloads, for networks that intercept TLS with their own CA.
+	// It is never written into the image.
+	CABundle bool
+}
+
+// CABundleSecret is the id of the CA bundle in the build session.
+const CABundleSecret = "envd-ca-bundle"
+
+// caBundlePath is where the CA bundle is mounted in build steps.
+const caBundlePath = "/run/envd/ca-bundle.crt"
+
+// trust returns the run options that make downloads trust the CA bundle.
+func (c *compiler) trust() []llb.RunOption {
+	if !c.opts.CABundle {
+		return nil
+	}
+	opts := []llb.RunOption{llb.AddSecret(caBundlePath, llb.SecretID(CABundleSecret))}
+	for _, k := range []string{"PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"} {
+		opts = append(opts, llb.AddEnv(k, caBundlePath))
+	}
+	return opts
+}
+
+// Result is a marshalled graph plus the config of the image it produces.
+type Result struct {
+	Def    *llb.Definition
+	Config ocispecs.Image
+}
+
+// Compile builds the LLB graph for env.
+func Compile(ctx context.Context, env *ir.Environment, o Options) (*Result, error) {
+	c := &compiler{env: env, opts: o}
+	st := c.graph()
+	def, err := st.Marshal(ctx, llb.LinuxAmd64)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	cfg, err := c.imageConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Def: def, Config: cfg}, nil
+}
+
+type compiler struct {
+	env  *ir.Environment
+	opts Options
+}
+
+func (c *compiler) graph() llb.State {
+	base := c.base()
+	prep := c.prepare(base)
+	if c.env.Python == nil {
+		st := prep
+		if len(c.env.AptPackages) > 0 {
+			st = c.apt(prep, c.env.AptNames(), "system packages", c.env.AptPackages[0].Pos)
+		}
+		return c.steps(st)
+	}
+
+	runtime := c.pythonRuntime(prep)
+	layers := []llb.State{runtime}
+	if len(c.env.AptPackages) > 0 {
+		sys := c.apt(runtime, c.env.AptNames(), "system packages", c.env.AptPackages[0].Pos)
+		layers = append(layers, llb.Diff(runtime, sys, named("system packages")))
+	}
+	if pip, ok := c.pythonPackages(runtime); ok {
+		layers = append(layers, llb.Diff(runtime, pip, named("python packages")))
+	}
+	st := runtime
+	if len(layers) > 1 {
+		st = llb.Merge(layers, named("merge system and python packages"))
+	}
+	return c.steps(st)
+}
+
+// base is the image with its config's env, so build steps see the same PATH
+// and variables as the final container.
+func (c *compiler) base() llb.State {
+	ref := c.env.Base.Image
+	if c.opts.BaseDigest != "" {
+		ref = strings.SplitN(ref, "@", 2)[0] + "@" + c.opts.BaseDigest
+	}
+	st := llb.Image(ref, llb.LinuxAmd64, named("base "+c.env.Base.Image))
+	for _, kv := range c.baseEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		st = st.AddEnv(k, v)
+	}
+	st = st.AddEnv("PATH", c.path())
+	return st
+}
+
+func (c *compiler) baseEnv() []string {
+	if c.opts.Base == nil {
+		return nil
+	}
+	return c.opts.Base.Config.Env
+}
+
+// path is the PATH of the build steps and the image: the venv first, then
+// the user's extra_path, then the base image's PATH.
+func (c *compiler) path() string {
+	basePath := DefaultPath
+	for _, kv := range c.baseEnv() {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok && v != "" {
+			basePath = v
+		}
+	}
+	var parts []string
+	if c.env.Python != nil {
+		parts = append(parts, VenvDir+"/bin")
+	}
+	parts = append(parts, c.env.ExtraPath...)
+	return strings.Join(append(parts, basePath), ":")
+}
+
+// prepare makes apt keep what it downloads (Docker's official images delete
+// it after every install), and applies config.apt_source.
+func (c *compiler) prepare(base llb.State) llb.State {
+	fa := llb.Rm("/etc/apt/apt.conf.d/docker-clean", llb.WithAllowNotFound(true)).
+		Mkfile("/etc/apt/apt.conf.d/99envd-keep-cache", 0o644,
+			[]byte("Binary::apt::APT::Keep-Downloaded-Packages \"true\";\nAPT::Install-Recommends \"false\";\n"))
+	if s := c.env.AptSource; s != nil {
+		// Debian 12 and Ubuntu 24.04 keep their sources in deb822 files.
+		fa = fa.Rm("/etc/apt/sources.list.d/*.sources", llb.WithAllowNotFound(true), llb.WithAllowWildcard(true)).
+			Mkfile("/etc/apt/sources.list", 0o644, []byte(strings.TrimRight(s.Source, "\n")+"\n"))
+	}
+	return base.File(fa, named("configure apt"))
+}
+
+// apt installs packages with the archives and lists kept in cache mounts.
+func (c *compiler) apt(st llb.State, pkgs []string, what string, pos ir.Pos) llb.State {
+	script := "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + shellJoin(pkgs)
+	return st.Run(
+		llb.Args([]string{"/bin/sh", "-c", script}),
+		llb.AddMount("/var/cache/apt", llb.Scratch(), llb.AsPersistentCacheDir(AptArchivesID, llb.CacheMountLocked)),
+		llb.AddMount("/var/lib/apt", llb.Scratch(), llb.AsPersistentCacheDir(c.aptListsID(), llb.CacheMountLocked)),
+		named(fmt.Sprintf("%s: apt-get install %s%s", what, strings.Join(pkgs, " "), at(pos))),
+	).Root()
+}
+
+// aptListsID keys the package lists by base image: lists of one distribution
+// are useless to another, while .deb archives are safe to share.
+func (c *compiler) aptListsID() string {
+	return aptListsPrefix + shortHash(strings.SplitN(c.env.Base.Image, "@", 2)[0])
+}
+
+// shellJoin quotes each word for sh. Names were validated already; quoting
+// makes sure no name can ever be read as shell syntax.
+func shellJoin(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+func named(name string) llb.ConstraintsOpt { return llb.WithCustomName(name) }
+
+// at formats a position for a vertex name, so a failing step names its line.
+func at(pos ir.Pos) string {
+	if pos.File == "" {
+		return ""
+	}
+	return " [" + pos.String() + "]"
+}
+
+// steps applies run() and io.copy() in the order they were declared.
+func (c *compiler) steps(st llb.State) llb.State {
+	for _, kv := range sortedEnv(c.env.Environ) {
+		st = st.AddEnv(kv[0], kv[1])
+	}
+	for _, s := range c.env.Steps {
+		switch {
+		case s.Run != nil:
+			script := "set -e\n" + strings.Join(s.Run.Commands, "\n")
+			opts := append(c.trust(),
+				llb.Args([]string{"/bin/sh", "-c", script}),
+				named(fmt.Sprintf("run: %s%s", summarize(s.Run.Commands), at(s.Pos))),
+			)
+			if s.Run.MountHost {
+				opts = append(opts, llb.AddMount(c.projectDir(), c.context(nil), llb.Readonly), llb.Dir(c.projectDir()))
+			}
+			st = st.Run(opts...).Root()
+		case s.Copy != nil:
+			src := path.Clean(s.Copy.Source)
+			st = st.File(llb.Copy(c.context([]string{src}), src, s.Copy.Target, &llb.CopyInfo{
+				CreateDestPath: true,
+				FollowSymlinks: true,
+				// A directory's contents land in target, like `cp -r dir/. target`.
+				CopyDirContentsOnly: true,
+			}), named(fmt.Sprintf("copy %s to %s%s", src, s.Copy.Target, at(s.Pos))))
+		}
+	}
+	return st
+}
+
+func summarize(cmds []string) string {
+	s := strings.Join(cmds, "; ")
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
+
+// context is the build directory, narrowed to paths when given, so a step
+// reruns only when the files it reads change.
+func (c *compiler) context(paths []string) llb.State {
+	opts := []llb.LocalOption{llb.SharedKeyHint("envd-context-" + c.opts.Project)}
+	if paths != nil {
+		opts = append(opts, llb.FollowPaths(paths))
+	}
+	name := "build context"
+	if len(paths) > 0 {
+		name = "context: " + strings.Join(paths, ", ")
+	}
+	opts = append(opts, llb.WithCustomName(name))
+	return llb.Local(LocalContext, opts...)
+}
+
+// projectDir is where the build directory is mounted in build steps and,
+// for dev environments, in the running container.
+func (c *compiler) projectDir() string {
+	return "/home/envd/" + c.opts.Project
+}

@@ -1,0 +1,123 @@
+// Package docker is envd's narrow view of the Docker Engine: the calls the
+// build and the runtime need, with errors a user can act on.
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// Client talks to the Docker daemon named by DOCKER_HOST (default: the local socket).
+type Client struct {
+	api *client.Client
+}
+
+// NotReachableError says Docker did not answer, and how to fix it.
+type NotReachableError struct {
+	Host string
+	Err  error
+}
+
+func (e *NotReachableError) Error() string {
+	return fmt.Sprintf("cannot reach Docker at %s: %v\n  hint: start it (systemctl start docker, or run dockerd in the background), "+
+		"or build without Docker: envd build --output type=oci,dest=env.tar", e.Host, e.Err)
+}
+
+func (e *NotReachableError) Unwrap() error { return e.Err }
+
+// Connect returns a client once the daemon has answered a ping.
+func Connect(ctx context.Context) (*Client, error) {
+	api, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		api.Close()
+		return nil, &NotReachableError{Host: host(), Err: err}
+	}
+	return &Client{api: api}, nil
+}
+
+func host() string {
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return h
+	}
+	return "unix:///var/run/docker.sock"
+}
+
+func (c *Client) Close() error { return c.api.Close() }
+
+// API exposes the underlying client for the runtime package.
+func (c *Client) API() *client.Client { return c.api }
+
+// Load streams an image tar (docker or OCI layout) into the daemon.
+func (c *Client) Load(ctx context.Context, r io.Reader) error {
+	resp, err := c.api.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	// The daemon reports failures inside the JSON stream, not the status.
+	dec := json.NewDecoder(resp)
+	for {
+		var msg struct {
+			Error       string `json:"error"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reading docker load response: %w", err)
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+		if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
+			return errors.New(msg.ErrorDetail.Message)
+		}
+	}
+}
+
+// Image is what envd needs to know about a local image.
+type Image struct {
+	ID     string
+	Size   int64
+	Labels map[string]string
+}
+
+// ErrImageNotFound is returned by InspectImage for a missing image.
+var ErrImageNotFound = errors.New("image not found")
+
+// InspectImage returns the image named ref, or ErrImageNotFound.
+func (c *Client) InspectImage(ctx context.Context, ref string) (*Image, error) {
+	res, err := c.api.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return nil, ErrImageNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{ID: res.ID, Size: res.Size}
+	if res.Config != nil {
+		img.Labels = res.Config.Labels
+	}
+	return img, nil
+}
+
+// RemoveImage removes the image named ref; a missing image is not an error.
+func (c *Client) RemoveImage(ctx context.Context, ref string) error {
+	_, err := c.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
