@@ -138,6 +138,10 @@ func exportEntry(ctx context.Context, req Request) (client.ExportEntry, func(err
 	noop := func(error) error { return nil }
 	switch e.Type {
 	case ExportDocker:
+		if e.Dest != "" {
+			// A docker archive on disk, for `docker load -i` elsewhere.
+			return fileExport(client.ExporterDocker, attrs, e.Dest)
+		}
 		if req.Load == nil {
 			return client.ExportEntry{}, nil, errors.New("builder: docker export needs a Load function")
 		}
@@ -147,7 +151,7 @@ func exportEntry(ctx context.Context, req Request) (client.ExportEntry, func(err
 		return dockerExport(ctx, attrs, req.Load)
 	case ExportOCI:
 		setDefault(attrs, "compression", "uncompressed")
-		return fileExport(attrs, e.Dest)
+		return fileExport(client.ExporterOCI, attrs, e.Dest)
 	case ExportImage:
 		if e.Push {
 			attrs["push"] = "true"
@@ -199,7 +203,7 @@ func dockerExport(ctx context.Context, attrs map[string]string, load LoadFunc) (
 
 // fileExport writes to a temporary file beside dest, renamed into place only
 // when the export succeeds.
-func fileExport(attrs map[string]string, dest string) (client.ExportEntry, func(error) error, error) {
+func fileExport(exporter string, attrs map[string]string, dest string) (client.ExportEntry, func(error) error, error) {
 	abs, err := filepath.Abs(dest)
 	if err != nil {
 		return client.ExportEntry{}, nil, err
@@ -209,7 +213,7 @@ func fileExport(attrs map[string]string, dest string) (client.ExportEntry, func(
 		return client.ExportEntry{}, nil, fmt.Errorf("cannot write %s: %w", dest, err)
 	}
 	entry := client.ExportEntry{
-		Type:   client.ExporterOCI,
+		Type:   exporter,
 		Attrs:  attrs,
 		Output: func(map[string]string) (io.WriteCloser, error) { return tmp, nil },
 	}

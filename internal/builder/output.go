@@ -8,7 +8,7 @@ import (
 
 // Export kinds accepted by --output.
 const (
-	ExportDocker = "docker" // load into the local Docker
+	ExportDocker = "docker" // load into the local Docker, or a docker archive with dest=
 	ExportOCI    = "oci"    // an OCI image archive on disk
 	ExportImage  = "image"  // an image in a registry (push=true) or only in the builder
 )
@@ -74,3 +74,6 @@ func ParseOutput(spec, name string) (Export, error) {
 	}
 	return e, nil
 }
+
+// IntoDocker reports whether the image goes straight into the local Docker.
+func (e Export) IntoDocker() bool { return e.Type == ExportDocker && e.Dest == "" }

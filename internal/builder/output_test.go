@@ -17,6 +17,7 @@ func TestParseOutput(t *testing.T) {
 		{spec: "type=oci,dest=env.tar", want: Export{Type: "oci", Name: "proj:dev", Dest: "env.tar", Attrs: map[string]string{}}},
 		{spec: "type=image,name=127.0.0.1:5000/x:1,push=true,registry.insecure=true",
 			want: Export{Type: "image", Name: "127.0.0.1:5000/x:1", Push: true, Attrs: map[string]string{"registry.insecure": "true"}}},
+		{spec: "type=docker,dest=env.tar", want: Export{Type: "docker", Name: "proj:dev", Dest: "env.tar", Attrs: map[string]string{}}},
 		{spec: "type=oci", wantErr: "needs dest=FILE"},
 		{spec: "type=tar,dest=x", wantErr: `unknown type "tar"`},
 		{spec: "type=docker,push=true", wantErr: "push=true needs type=image"},

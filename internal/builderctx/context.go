@@ -1,0 +1,180 @@
+// Package builderctx keeps named builder contexts, like docker contexts: each
+// names a BuildKit to build with, and one is current. They live in
+// xdg.ConfigDir()/contexts.json. The context "default" is built in and means
+// the envd-managed local buildkitd (package buildkitd).
+package builderctx
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Default is the built-in context; it always exists and cannot be removed.
+const Default = "default"
+
+// Managed is the Builder value of the envd-managed local buildkitd ("" means
+// the same).
+const Managed = "managed"
+
+// Context is one named builder.
+type Context struct {
+	Name string `json:"name"`
+	// Builder is "managed" (or ""), "unix:///path", "tcp://host:port" or
+	// "docker-container://name" (a moby/buildkit container).
+	Builder string `json:"builder"`
+	// TLS is for tcp:// builders only.
+	TLS *TLS `json:"tls,omitempty"`
+}
+
+// TLS names the files for a TLS connection to a tcp:// builder.
+type TLS struct {
+	CACert     string `json:"ca_cert,omitempty"`     // CA that signed the server's certificate; default: the system's
+	Cert       string `json:"cert,omitempty"`        // client certificate, with Key
+	Key        string `json:"key,omitempty"`         // client key, with Cert
+	ServerName string `json:"server_name,omitempty"` // name to verify, when the address is not in the certificate
+}
+
+// IsManaged reports whether c means the envd-managed local buildkitd.
+func (c Context) IsManaged() bool { return c.Builder == "" || c.Builder == Managed }
+
+// Kinds of Error, for errors.Is.
+var (
+	ErrInvalid  = errors.New("invalid context")
+	ErrNotFound = errors.New("no such context")
+	ErrExists   = errors.New("context exists")
+	ErrBuiltin  = errors.New("built-in context")
+	ErrConnect  = errors.New("cannot reach builder")
+)
+
+// Error is a mistake the user can fix: what is wrong and what to do.
+type Error struct {
+	Kind error
+	Msg  string
+	Hint string
+}
+
+func (e *Error) Error() string {
+	if e.Hint == "" {
+		return e.Msg
+	}
+	return e.Msg + "\n  hint: " + e.Hint
+}
+
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+func invalid(hint, format string, args ...any) error {
+	return &Error{Kind: ErrInvalid, Msg: fmt.Sprintf(format, args...), Hint: hint}
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+const builderForms = "managed, unix:///path/to/buildkitd.sock, tcp://host:port or docker-container://name"
+
+// validate checks c and returns it normalised: builder "" becomes "managed",
+// TLS file paths become absolute (the CLI runs from any directory later).
+func validate(c Context) (Context, error) {
+	if !nameRE.MatchString(c.Name) || len(c.Name) > 63 {
+		return c, invalid("use lower-case letters, digits, '-' and '_', starting with a letter or digit (at most 63)",
+			"invalid context name %q", c.Name)
+	}
+	if c.Name == Default {
+		return c, &Error{Kind: ErrBuiltin, Msg: `the context "default" is built in`, Hint: "choose another name"}
+	}
+	if c.Builder == "" {
+		c.Builder = Managed
+	}
+	scheme, err := checkBuilder(c.Builder)
+	if err != nil {
+		return c, err
+	}
+	if c.TLS != nil {
+		if scheme != "tcp" {
+			return c, invalid("drop the TLS settings, or use a tcp://host:port builder",
+				"context %q: TLS applies to tcp:// builders only, not %s", c.Name, c.Builder)
+		}
+		t, err := checkTLS(*c.TLS)
+		if err != nil {
+			return c, err
+		}
+		c.TLS = &t
+	}
+	return c, nil
+}
+
+// checkBuilder validates a builder address and returns its scheme.
+func checkBuilder(b string) (string, error) {
+	if b == Managed {
+		return Managed, nil
+	}
+	hint := "a builder is " + builderForms
+	if !strings.Contains(b, "://") {
+		if strings.HasPrefix(b, "/") {
+			hint = "for a socket write unix://" + b
+		}
+		return "", invalid(hint, "invalid builder %q: no scheme", b)
+	}
+	u, err := url.Parse(b)
+	if err != nil {
+		return "", invalid(hint, "invalid builder %q: %v", b, err)
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Host != "" || !filepath.IsAbs(u.Path) {
+			return "", invalid("write three slashes and an absolute path: unix:///run/buildkit/buildkitd.sock",
+				"invalid builder %q: a unix socket needs an absolute path", b)
+		}
+	case "tcp":
+		port, err := strconv.Atoi(u.Port())
+		if u.Hostname() == "" || err != nil || port < 1 || port > 65535 {
+			return "", invalid("write tcp://host:port, e.g. tcp://10.0.0.5:1234",
+				"invalid builder %q: tcp needs a host and a port", b)
+		}
+		if strings.Trim(u.Path, "/") != "" || u.User != nil || u.RawQuery != "" {
+			return "", invalid("write tcp://host:port, e.g. tcp://10.0.0.5:1234",
+				"invalid builder %q: only a host and port are allowed", b)
+		}
+	case "docker-container":
+		if u.Hostname() == "" || strings.Trim(u.Path, "/") != "" {
+			return "", invalid("write docker-container://NAME, NAME being a running moby/buildkit container",
+				"invalid builder %q: needs a container name", b)
+		}
+	case "kube-pod":
+		return "", invalid(hint, "invalid builder %q: kube-pod:// is not supported yet", b)
+	default:
+		return "", invalid(hint, "invalid builder %q: unknown scheme %q", b, u.Scheme)
+	}
+	return u.Scheme, nil
+}
+
+func checkTLS(t TLS) (TLS, error) {
+	if t == (TLS{}) {
+		return t, invalid("give at least a CA certificate, a client certificate and key, or a server name", "empty TLS settings")
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return t, invalid("give both the client certificate and its key, or neither", "TLS client certificate and key go together")
+	}
+	for _, f := range []*string{&t.CACert, &t.Cert, &t.Key} {
+		if *f == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*f)
+		if err != nil {
+			return t, err
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return t, invalid("check the path", "TLS file %s: %v", *f, errors.Unwrap(err))
+		}
+		if !fi.Mode().IsRegular() {
+			return t, invalid("check the path", "TLS file %s is not a regular file", *f)
+		}
+		*f = abs
+	}
+	return t, nil
+}

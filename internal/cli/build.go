@@ -1,0 +1,381 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/solver/pb"
+	"github.com/moby/buildkit/util/progress/progressui"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"envd.dev/envd/internal/builder"
+	"envd.dev/envd/internal/buildkey"
+	"envd.dev/envd/internal/compile"
+	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/ir"
+	"envd.dev/envd/internal/lang"
+)
+
+// buildOptions are the raw flags of `envd build`.
+type buildOptions struct {
+	path         string
+	file         string
+	tag          string
+	output       string
+	progress     string
+	mirror       string
+	force        bool
+	metadataFile string
+	caBundle     string
+}
+
+func newBuildCmd(s streams) *cobra.Command {
+	o := &buildOptions{}
+	c := &cobra.Command{
+		Use:   "build",
+		Short: "Build the environment described by build.envd into an image",
+		Args:  exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runBuild(c.Context(), s, o)
+		},
+	}
+	addBuildFlags(c, o)
+	return c
+}
+
+func addBuildFlags(c *cobra.Command, o *buildOptions) {
+	f := c.Flags()
+	f.StringVarP(&o.path, "path", "p", ".", "build directory")
+	f.StringVarP(&o.file, "file", "f", "build.envd", "build file and function, FILE[:FUNC] (relative to the build directory)")
+	f.StringVarP(&o.tag, "tag", "t", "", "image name (default <directory name>:dev)")
+	f.StringVar(&o.output, "output", "", "where the image goes: type=docker (default), type=oci,dest=FILE, type=image,name=REF[,push=true]")
+	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, tty, plain, rawjson or quiet")
+	f.StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder, e.g. http://127.0.0.1:5000 (kept for later builds)")
+	f.BoolVar(&o.force, "force", false, "build even when nothing changed since the last build")
+	f.StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	f.StringVar(&o.caBundle, "ca-bundle", defaultCABundle(), "CA certificates that downloads in build steps trust, for networks that intercept TLS (default: $ENVD_CA_BUNDLE, $PIP_CERT or $SSL_CERT_FILE when set); never stored in the image")
+}
+
+// defaultCABundle follows the trust the host's own pip and curl are given.
+func defaultCABundle() string {
+	for _, k := range []string{"ENVD_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// buildPlan is a build.envd loaded and checked, ready to build.
+type buildPlan struct {
+	dir      string // absolute build directory
+	project  string
+	file     string // build file as shown in messages
+	env      *ir.Environment
+	files    []string
+	tag      string
+	export   builder.Export
+	buildKey string // "" when the build cannot be skipped
+}
+
+func (o *buildOptions) plan() (*buildPlan, error) {
+	dir, err := filepath.Abs(o.path)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, usageError{fmt.Errorf("build directory %s does not exist", o.path)}
+	}
+	file, fn := o.file, "build"
+	if i := strings.LastIndex(file, ":"); i > 0 {
+		file, fn = file[:i], file[i+1:]
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(o.path, file)
+	}
+	if _, err := os.Stat(file); err != nil {
+		return nil, fmt.Errorf("no build file %s: create one (see the README's build-file reference) or pass -f FILE", file)
+	}
+	if _, err := progressMode(o.progress); err != nil {
+		return nil, err
+	}
+	loaded, err := lang.Load(file, fn)
+	if err != nil {
+		return nil, err
+	}
+	p := &buildPlan{dir: dir, project: projectName(dir), file: file, env: loaded.Env, files: loaded.Files}
+	if err := checkContextFiles(p.env, dir); err != nil {
+		return nil, err
+	}
+	p.tag = o.tag
+	if p.tag == "" {
+		p.tag = p.project + ":dev"
+	}
+	if p.export, err = builder.ParseOutput(o.output, p.tag); err != nil {
+		return nil, usageError{err}
+	}
+	if p.export.IntoDocker() {
+		key, err := buildkey.Compute(buildkey.Inputs{
+			EnvdVersion: Version, Env: p.env, BuildFiles: p.files, ContextDir: dir,
+			Extra: []string{"project=" + p.project},
+		})
+		if err == nil {
+			p.buildKey = key
+		} else if !errors.Is(err, buildkey.ErrUncacheable) {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+var notNameChars = regexp.MustCompile(`[^a-z0-9_.-]+`)
+
+// projectName turns a directory into a valid image and host name.
+func projectName(dir string) string {
+	n := notNameChars.ReplaceAllString(strings.ToLower(filepath.Base(dir)), "-")
+	n = strings.Trim(n, "-_.")
+	if n == "" {
+		return "envd"
+	}
+	return n
+}
+
+// checkContextFiles reports files the environment names that do not exist,
+// at the line that names them.
+func checkContextFiles(env *ir.Environment, dir string) error {
+	var errs []error
+	check := func(p string, pos ir.Pos, what string) {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			errs = append(errs, ir.Errorf(pos, fmt.Sprintf("create it, or give a path relative to the build directory %s", dir), "%s %q not found", what, p))
+		}
+	}
+	for _, f := range env.Requirements {
+		check(f.Path, f.Pos, "requirements file")
+	}
+	for _, f := range env.LocalWheels {
+		check(f.Path, f.Pos, "wheel")
+	}
+	for _, s := range env.Steps {
+		if s.Copy != nil {
+			check(s.Copy.Source, s.Pos, "copy source")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func progressMode(m string) (progressui.DisplayMode, error) {
+	switch progressui.DisplayMode(m) {
+	case progressui.AutoMode, progressui.TtyMode, progressui.PlainMode, progressui.RawJSONMode, progressui.QuietMode:
+		return progressui.DisplayMode(m), nil
+	}
+	return "", usageError{fmt.Errorf("--progress %q: use auto, tty, plain, rawjson or quiet", m)}
+}
+
+// buildResult is what a build reports (and writes to --metadata-file).
+type buildResult struct {
+	Image   string  `json:"image"`
+	Output  string  `json:"output"`
+	Digest  string  `json:"digest,omitempty"`
+	Size    int64   `json:"size,omitempty"`
+	Seconds float64 `json:"seconds"`
+	Cached  int     `json:"steps_cached"`
+	Steps   int     `json:"steps"`
+	Skipped bool    `json:"skipped"`
+}
+
+func runBuild(ctx context.Context, s streams, o *buildOptions) error {
+	start := time.Now()
+	p, err := o.plan()
+	if err != nil {
+		return err
+	}
+	res, err := buildPlanned(ctx, s, o, p)
+	if err != nil {
+		return err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return reportBuild(s, o, res)
+}
+
+// buildPlanned builds p, or skips it when Docker already has the image for
+// the same build key.
+func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan) (*buildResult, error) {
+	res := &buildResult{Image: p.tag, Output: p.export.Type}
+	if p.export.Dest != "" {
+		res.Image = p.export.Dest
+	}
+	var secrets map[string][]byte
+	if o.caBundle != "" {
+		pem, err := os.ReadFile(o.caBundle)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--ca-bundle: %w (give a PEM file, or --ca-bundle \"\" for none)", err)}
+		}
+		secrets = map[string][]byte{compile.CABundleSecret: pem}
+	}
+	var dk *docker.Client
+	if p.export.IntoDocker() {
+		var err error
+		if dk, err = docker.Connect(ctx); err != nil {
+			return nil, err
+		}
+		defer dk.Close()
+		if img, err := dk.InspectImage(ctx, p.tag); err == nil && p.buildKey != "" && !o.force &&
+			img.Labels[compile.LabelBuildKey] == p.buildKey {
+			res.Skipped, res.Size, res.Digest = true, img.Size, img.ID
+			return res, nil
+		}
+	}
+
+	bk, err := connectBuilder(ctx, s, o.mirror)
+	if err != nil {
+		return nil, err
+	}
+	defer bk.Close()
+
+	mode, _ := progressMode(o.progress)
+	display, err := progressui.NewDisplay(s.err, mode)
+	if err != nil {
+		return nil, err
+	}
+	tr := newTracker()
+	status := make(chan *client.SolveStatus)
+	req := builder.Request{
+		BaseImage:  p.env.Base.Image,
+		ContextDir: p.dir,
+		Export:     p.export,
+		Status:     status,
+		Secrets:    secrets,
+		Compile: func(base *ocispecs.Image, baseDigest string) (*compile.Result, error) {
+			r, err := compile.Compile(ctx, p.env, compile.Options{
+				Project: p.project, EnvdVersion: Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
+				CABundle: secrets != nil,
+			})
+			if err == nil {
+				tr.setSteps(stepDigests(r.Def.Def))
+			}
+			return r, err
+		},
+	}
+	if dk != nil {
+		req.Load = dk.Load
+	}
+	var out *builder.Result
+	eg, egctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		var err error
+		out, err = builder.Build(egctx, bk, req)
+		return err
+	})
+	eg.Go(func() error { return tr.run(egctx, status, display) })
+	if err := eg.Wait(); err != nil {
+		return nil, explainBuildError(ctx, err, tr, p)
+	}
+	res.Cached, res.Steps = tr.counts()
+	res.Digest = out.Digest
+	if dk != nil {
+		if img, err := dk.InspectImage(ctx, p.tag); err == nil {
+			res.Size = img.Size
+		}
+	}
+	return res, nil
+}
+
+// stepDigests lists the ops that count as steps: all but the base image,
+// which is resolved rather than run.
+func stepDigests(def [][]byte) []digest.Digest {
+	var ops []digest.Digest
+	for _, dt := range def {
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err == nil {
+			if src := op.GetSource(); src != nil && strings.HasPrefix(src.Identifier, "docker-image://") {
+				continue
+			}
+		}
+		ops = append(ops, digest.FromBytes(dt))
+	}
+	return ops
+}
+
+// explainBuildError turns a failed solve into what the user needs: which
+// step of their file failed, the end of its output, and its exit code.
+func explainBuildError(ctx context.Context, err error, tr *tracker, p *buildPlan) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var baseErr *builder.BaseImageError
+	if errors.As(err, &baseErr) {
+		return fmt.Errorf("%s: %w\n  hint: check the image name; on a machine without Docker Hub, run a registry mirror and pass --registry-mirror http://HOST:PORT (scripts/setup.sh starts one)", p.env.Base.Pos, err)
+	}
+	f := tr.failed()
+	if f == nil {
+		return err
+	}
+	var b strings.Builder
+	name, where := splitPos(f.Name)
+	if where != "" {
+		b.WriteString(where + ": ")
+	}
+	fmt.Fprintf(&b, "step failed: %s", name)
+	if f.ExitCode >= 0 {
+		fmt.Fprintf(&b, " (exit code %d)", f.ExitCode)
+	}
+	if len(f.Tail) > 0 {
+		fmt.Fprintf(&b, "\n  last %d lines of its output:\n", len(f.Tail))
+		for _, l := range f.Tail {
+			fmt.Fprintf(&b, "    %s\n", l)
+		}
+		b.WriteString("  hint: fix the package names or commands on the line named above, then run envd build again")
+	}
+	return errors.New(b.String())
+}
+
+// splitPos splits "name [file:line:col]", as compile names steps.
+func splitPos(name string) (string, string) {
+	if i := strings.LastIndex(name, " ["); i >= 0 && strings.HasSuffix(name, "]") {
+		return name[:i], name[i+2 : len(name)-1]
+	}
+	return name, ""
+}
+
+func reportBuild(s streams, o *buildOptions, r *buildResult) error {
+	if o.metadataFile != "" {
+		data, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(o.metadataFile, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if r.Skipped {
+		fmt.Fprintf(s.out, "%s is up to date (nothing changed since it was built), %.2fs\n", r.Image, r.Seconds)
+		return nil
+	}
+	size := ""
+	if r.Size > 0 {
+		size = fmt.Sprintf(", %s", humanSize(r.Size))
+	}
+	fmt.Fprintf(s.out, "built %s%s in %.1fs, %d of %d steps cached\n", r.Image, size, r.Seconds, r.Cached, r.Steps)
+	return nil
+}
+
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

@@ -1,0 +1,250 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/moby/buildkit/client"
+	"github.com/spf13/cobra"
+
+	"envd.dev/envd/internal/builderctx"
+	"envd.dev/envd/internal/buildkitd"
+	"envd.dev/envd/internal/xdg"
+)
+
+// managedOptions configures the managed buildkitd. An empty mirror keeps the
+// one already in its config, so a mirror given once stays in force.
+func managedOptions(ctx context.Context, s streams, mirror string) (buildkitd.Options, error) {
+	o := buildkitd.Options{
+		Mirror: mirror,
+		Logf:   func(format string, args ...any) { fmt.Fprintf(s.err, "envd: "+format+"\n", args...) },
+	}
+	if mirror == "" {
+		st, err := buildkitd.Status(ctx, o)
+		if err != nil {
+			return o, err
+		}
+		o.Mirror = st.Mirror
+	}
+	return o, nil
+}
+
+func contextStore() (*builderctx.Store, error) {
+	return builderctx.Open(xdg.ConfigDir())
+}
+
+// connectBuilder connects to the current context's builder, starting the
+// managed one when that is the current context.
+func connectBuilder(ctx context.Context, s streams, mirror string) (*client.Client, error) {
+	store, err := contextStore()
+	if err != nil {
+		return nil, err
+	}
+	cur, err := store.Current()
+	if err != nil {
+		return nil, err
+	}
+	if mirror != "" && !cur.IsManaged() {
+		return nil, usageError{fmt.Errorf("--registry-mirror configures the managed builder, but the current context %q uses %s; configure the mirror on that builder", cur.Name, cur.Builder)}
+	}
+	o, err := managedOptions(ctx, s, mirror)
+	if err != nil {
+		return nil, err
+	}
+	return builderctx.Connect(ctx, cur, o)
+}
+
+type bootstrapOptions struct {
+	mirror string
+	stop   bool
+	status bool
+}
+
+func newBootstrapCmd(s streams) *cobra.Command {
+	o := &bootstrapOptions{}
+	c := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Start (or restart with new settings) the managed buildkitd",
+		Long: "bootstrap starts the buildkitd that envd manages for the default context and waits until it answers.\n" +
+			"It keeps running between builds; --stop stops it. A --registry-mirror is written into its config and kept.",
+		Args: exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error { return runBootstrap(c.Context(), s, o) },
+	}
+	c.Flags().StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror, e.g. http://127.0.0.1:5000")
+	c.Flags().BoolVar(&o.stop, "stop", false, "stop the managed buildkitd")
+	c.Flags().BoolVar(&o.status, "status", false, "show the managed buildkitd's state without changing it")
+	return c
+}
+
+func runBootstrap(ctx context.Context, s streams, o *bootstrapOptions) error {
+	if o.stop && (o.status || o.mirror != "") {
+		return usageError{fmt.Errorf("--stop cannot be combined with --status or --registry-mirror")}
+	}
+	bo, err := managedOptions(ctx, s, o.mirror)
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.stop:
+		if err := buildkitd.Stop(bo); err != nil {
+			return err
+		}
+		fmt.Fprintln(s.out, "managed buildkitd stopped")
+		return nil
+	case o.status:
+		st, err := buildkitd.Status(ctx, bo)
+		if err != nil {
+			return err
+		}
+		state := "stopped"
+		if st.Running {
+			state = fmt.Sprintf("running (pid %d, ready %v)", st.PID, st.Ready)
+		}
+		fmt.Fprintf(s.out, "managed buildkitd: %s\naddress: %s\nstate: %s\nmirror: %s\n", state, st.Addr, st.Dir, orNone(st.Mirror))
+		return nil
+	}
+	addr, err := buildkitd.Ensure(ctx, bo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "managed buildkitd ready at %s (docker.io mirror: %s)\n", addr, orNone(bo.Mirror))
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func newContextCmd(s streams) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "context",
+		Short: "Manage builder contexts (which BuildKit envd builds with)",
+	}
+	var format string
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List contexts",
+		Args:  exactArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			store, err := contextStore()
+			if err != nil {
+				return err
+			}
+			list, cur, err := store.List()
+			if err != nil {
+				return err
+			}
+			return printContexts(s, list, cur, format)
+		},
+	}
+	ls.Flags().StringVarP(&format, "output", "o", "table", "table or json")
+
+	var builder, ca, cert, key, serverName string
+	var use bool
+	create := &cobra.Command{
+		Use:   "create NAME --builder ADDRESS",
+		Short: "Create a context: unix:///path, tcp://host:port (optionally TLS) or docker-container://name",
+		Args:  exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			store, err := contextStore()
+			if err != nil {
+				return err
+			}
+			ctx := builderctx.Context{Name: args[0], Builder: builder}
+			if ca != "" || cert != "" || key != "" || serverName != "" {
+				ctx.TLS = &builderctx.TLS{CACert: ca, Cert: cert, Key: key, ServerName: serverName}
+			}
+			if err := store.Create(ctx); err != nil {
+				return err
+			}
+			if use {
+				if err := store.Use(args[0]); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(s.out, "context %s created\n", args[0])
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&builder, "builder", "", "builder address: unix:///path, tcp://host:port or docker-container://name")
+	f.StringVar(&ca, "tlscacert", "", "CA certificate for tcp://")
+	f.StringVar(&cert, "tlscert", "", "client certificate for tcp://")
+	f.StringVar(&key, "tlskey", "", "client key for tcp://")
+	f.StringVar(&serverName, "tlsservername", "", "server name to verify for tcp://")
+	f.BoolVar(&use, "use", false, "make it the current context")
+	create.MarkFlagRequired("builder")
+
+	useCmd := &cobra.Command{
+		Use:   "use NAME",
+		Short: "Make a context the current one",
+		Args:  exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			store, err := contextStore()
+			if err != nil {
+				return err
+			}
+			if err := store.Use(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "now using context %s\n", args[0])
+			return nil
+		},
+	}
+	rm := &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Remove a context",
+		Args:  exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			store, err := contextStore()
+			if err != nil {
+				return err
+			}
+			if err := store.Remove(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "context %s removed\n", args[0])
+			return nil
+		},
+	}
+	c.AddCommand(ls, create, useCmd, rm)
+	return c
+}
+
+func printContexts(s streams, list []builderctx.Context, cur, format string) error {
+	switch format {
+	case "json":
+		type row struct {
+			builderctx.Context
+			Current bool `json:"current"`
+		}
+		var rows []row
+		for _, c := range list {
+			rows = append(rows, row{c, c.Name == cur})
+		}
+		enc := json.NewEncoder(s.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "table":
+		w := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tBUILDER\tCURRENT")
+		for _, c := range list {
+			b := c.Builder
+			if c.IsManaged() {
+				b = "managed (local buildkitd)"
+			}
+			mark := ""
+			if c.Name == cur {
+				mark = "*"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\n", c.Name, b, mark)
+		}
+		return w.Flush()
+	}
+	return usageError{fmt.Errorf("-o %q: use table or json", format)}
+}

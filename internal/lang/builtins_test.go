@@ -1,0 +1,311 @@
+package lang
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"envd.dev/envd/internal/ir"
+)
+
+// noBase is the base of a file that never calls base().
+var noBase = ir.Base{Image: ir.DefaultImage, Dev: true}
+
+func pkgs(pos ir.Pos, names ...string) []ir.Package {
+	var out []ir.Package
+	for _, n := range names {
+		out = append(out, ir.Package{Name: n, Pos: pos})
+	}
+	return out
+}
+
+// Each builtin, in positional and keyword forms, and the IR it records.
+// Statement i of build(...) is at line i+2, column 5.
+func TestBuiltins(t *testing.T) {
+	l2, l3, l4 := at(2, 5), at(3, 5), at(4, 5)
+	tests := []struct {
+		name  string
+		stmts []string
+		want  ir.Environment // Base defaults to noBase
+	}{
+		// base
+		{"base os language", []string{`base(os="ubuntu20.04", language="python")`}, ir.Environment{
+			Base:   ir.Base{Image: "docker.io/library/ubuntu:20.04", OS: "ubuntu20.04", Language: "python", Dev: true, Pos: l2},
+			Python: &ir.Python{Pos: l2},
+		}},
+		{"base positional, python version", []string{`base("ubuntu22.04", "python3.9")`}, ir.Environment{
+			Base:   ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "python3.9", Dev: true, Pos: l2},
+			Python: &ir.Python{Version: "3.9", Pos: l2},
+		}},
+		{"base os dev=False", []string{`base(os="debian12", dev=False)`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/debian:bookworm", OS: "debian12", Pos: l2},
+		}},
+		{"base image dev", []string{`base(image="ubuntu:22.04", dev=True)`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/ubuntu:22.04", Dev: true, Pos: l2},
+		}},
+		{"base image defaults to dev=False", []string{`base(image="nvidia/cuda:12.4.1-base-ubuntu22.04")`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/nvidia/cuda:12.4.1-base-ubuntu22.04", Pos: l2},
+		}},
+		{"base language r", []string{`base(os="ubuntu22.04", language="r")`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "r", Dev: true, Pos: l2},
+		}},
+		{"no base", []string{`pass`}, ir.Environment{}},
+
+		// shell, run, git_config
+		{"shell", []string{`shell("zsh")`}, ir.Environment{Shell: "zsh"}},
+		{"shell keyword", []string{`shell(name="fish")`}, ir.Environment{Shell: "fish"}},
+		{"shell default", []string{`shell()`}, ir.Environment{Shell: "base"}},
+		{"run and copy keep order", []string{
+			`run(commands=["echo a", "echo b"], mount_host=True)`,
+			`io.copy("data", "/home/envd/data")`,
+			`run("echo c")`,
+		}, ir.Environment{Steps: []ir.Step{
+			{Run: &ir.RunStep{Commands: []string{"echo a", "echo b"}, MountHost: true}, Pos: l2},
+			{Copy: &ir.CopyStep{Source: "data", Target: "/home/envd/data"}, Pos: l3},
+			{Run: &ir.RunStep{Commands: []string{"echo c"}}, Pos: l4},
+		}}},
+		{"git_config", []string{`git_config(name="Ann", email="ann@example.com", editor="vim")`}, ir.Environment{
+			GitConfig: &ir.GitConfig{Name: "Ann", Email: "ann@example.com", Editor: "vim", Pos: l2},
+		}},
+		{"git_config positional and None", []string{`git_config("Ann", None)`}, ir.Environment{
+			GitConfig: &ir.GitConfig{Name: "Ann", Pos: l2},
+		}},
+
+		// install
+		{"install.python default", []string{`install.python()`}, ir.Environment{Python: &ir.Python{Version: "3.11", Pos: l2}}},
+		{"install.python version", []string{`install.python(version="3.9")`}, ir.Environment{Python: &ir.Python{Version: "3.9", Pos: l2}}},
+		{"install.python after packages", []string{`install.python_packages(["numpy"])`, `install.python("3.12")`}, ir.Environment{
+			Python:         &ir.Python{Version: "3.12", Pos: l3},
+			PythonPackages: pkgs(l2, "numpy"),
+		}},
+		{"install.python same version as base", []string{`base(os="ubuntu22.04", language="python3.10")`, `install.python("3.10")`}, ir.Environment{
+			Base:   ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "python3.10", Dev: true, Pos: l2},
+			Python: &ir.Python{Version: "3.10", Pos: l2},
+		}},
+		{"install.python after base python3", []string{`base(os="ubuntu22.04", language="python3")`, `install.python("3.12")`}, ir.Environment{
+			Base:   ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "python3", Dev: true, Pos: l2},
+			Python: &ir.Python{Version: "3.12", Pos: l3},
+		}},
+		{"install.apt_packages", []string{`install.apt_packages(name=["git", "curl"])`, `install.apt_packages("vim")`}, ir.Environment{
+			AptPackages: append(pkgs(l2, "git", "curl"), pkgs(l3, "vim")...),
+		}},
+		{"install.system_packages (v0)", []string{`install.system_packages(["git"])`}, ir.Environment{AptPackages: pkgs(l2, "git")}},
+		{"install.python_packages implies python", []string{
+			`base(image="debian:bookworm", dev=True)`,
+			`install.python_packages(name=["numpy", "pandas>=2"], requirements="requirements.txt", local_wheels=["wheels/a.whl"])`,
+			`install.python_packages("rich")`,
+		}, ir.Environment{
+			Base:           ir.Base{Image: "docker.io/library/debian:bookworm", Dev: true, Pos: l2},
+			Python:         &ir.Python{Pos: l3},
+			PythonPackages: append(pkgs(l3, "numpy", "pandas>=2"), pkgs(l4, "rich")...),
+			Requirements:   []ir.File{{Path: "requirements.txt", Pos: l3}},
+			LocalWheels:    []ir.File{{Path: "wheels/a.whl", Pos: l3}},
+		}},
+		{"install.cuda", []string{`install.cuda(version="11.6", cudnn="8")`}, ir.Environment{CUDA: &ir.CUDA{Version: "11.6", CUDNN: "8", Pos: l2}}},
+		{"install.cuda default cudnn", []string{`install.cuda("12.4.1")`}, ir.Environment{CUDA: &ir.CUDA{Version: "12.4.1", CUDNN: "8", Pos: l2}}},
+		{"install.cuda no cudnn", []string{`install.cuda("12.4.1", cudnn=None)`}, ir.Environment{CUDA: &ir.CUDA{Version: "12.4.1", Pos: l2}}},
+		{"install.vscode_extensions", []string{`install.vscode_extensions(["ms-python.python"])`, `install.vscode_extensions(name=["a.b"])`}, ir.Environment{
+			VSCodeExtensions: append(pkgs(l2, "ms-python.python"), pkgs(l3, "a.b")...),
+		}},
+
+		// config
+		{"config.pip_index", []string{`config.pip_index(url="https://mirror/simple", extra_url="https://extra/simple", trust=True)`}, ir.Environment{
+			PipIndex: &ir.PipIndex{URL: "https://mirror/simple", ExtraURL: "https://extra/simple", Trust: true, Pos: l2},
+		}},
+		{"config.pip_index positional", []string{`config.pip_index("https://mirror/simple")`}, ir.Environment{
+			PipIndex: &ir.PipIndex{URL: "https://mirror/simple", Pos: l2},
+		}},
+		{"config.apt_source", []string{`config.apt_source(source="deb http://mirror/debian bookworm main")`}, ir.Environment{
+			AptSource: &ir.AptSource{Source: "deb http://mirror/debian bookworm main", Pos: l2},
+		}},
+		{"config.jupyter default", []string{`config.jupyter()`}, ir.Environment{
+			Python:  &ir.Python{Pos: l2},
+			Jupyter: &ir.Jupyter{Port: 8888, Pos: l2},
+		}},
+		{"config.jupyter token port", []string{`install.python("3.11")`, `config.jupyter(token="secret", port=9999)`}, ir.Environment{
+			Python:  &ir.Python{Version: "3.11", Pos: l2},
+			Jupyter: &ir.Jupyter{Token: "secret", Port: 9999, Pos: l3},
+		}},
+		{"config.jupyter password (early envd)", []string{`config.jupyter(password="secret", port="8080")`}, ir.Environment{
+			Python:  &ir.Python{Pos: l2},
+			Jupyter: &ir.Jupyter{Token: "secret", Port: 8080, Pos: l2},
+		}},
+
+		// runtime
+		{"runtime.environ merges", []string{
+			`runtime.environ(env={"A": "1", "B": "2"}, extra_path=["/opt/bin"])`,
+			`runtime.environ(env={"B": "3", "PORT": 80}, extra_path="/usr/local/go/bin")`,
+		}, ir.Environment{
+			Environ:   map[string]string{"A": "1", "B": "3", "PORT": "80"},
+			ExtraPath: []string{"/opt/bin", "/usr/local/go/bin"},
+		}},
+		{"runtime.expose", []string{
+			`runtime.expose(envd_port=8501, host_port=8501, service="streamlit")`,
+			`runtime.expose(6006, listen_addr="0.0.0.0")`,
+		}, ir.Environment{Expose: []ir.Expose{
+			{EnvdPort: 8501, HostPort: 8501, Service: "streamlit", Pos: l2},
+			{EnvdPort: 6006, ListenAddr: "0.0.0.0", Pos: l3},
+		}}},
+		{"runtime.daemon", []string{`runtime.daemon(commands=[["jupyter-lab", "--port", "8080"], ["python3", "serve.py"]])`}, ir.Environment{
+			Daemons: []ir.Daemon{
+				{Command: []string{"jupyter-lab", "--port", "8080"}, Pos: l2},
+				{Command: []string{"python3", "serve.py"}, Pos: l2},
+			},
+		}},
+		{"runtime.init argv and shell", []string{`runtime.init([["mkdir", "-p", "/data"], "echo ready > /tmp/x"])`}, ir.Environment{
+			Init: []ir.Daemon{
+				{Command: []string{"mkdir", "-p", "/data"}, Pos: l2},
+				{Command: []string{"sh", "-c", "echo ready > /tmp/x"}, Pos: l2},
+			},
+		}},
+		{"runtime.mount", []string{`runtime.mount(host_path="~/data", envd_path="/data")`, `io.mount(src="/cache", dest="/cache")`}, ir.Environment{
+			Mounts: []ir.Mount{{HostPath: "~/data", EnvdPath: "/data", Pos: l2}, {HostPath: "/cache", EnvdPath: "/cache", Pos: l3}},
+		}},
+
+		// io.copy: current, v1 and v0 parameter names
+		{"io.copy names", []string{
+			`io.copy(source="a", target="/a")`,
+			`io.copy(host_path="b", envd_path="/b")`,
+			`io.copy(src="c", dest="/c")`,
+		}, ir.Environment{Steps: []ir.Step{
+			{Copy: &ir.CopyStep{Source: "a", Target: "/a"}, Pos: l2},
+			{Copy: &ir.CopyStep{Source: "b", Target: "/b"}, Pos: l3},
+			{Copy: &ir.CopyStep{Source: "c", Target: "/c"}, Pos: l4},
+		}}},
+
+		// Functions the build stages do not model yet are kept as calls.
+		{"other calls", []string{
+			`install.conda(use_mamba=True)`,
+			`install.uv()`,
+			`install.conda_packages(name=["pytorch"], channel="pytorch")`,
+		}, ir.Environment{Calls: []ir.OtherCall{
+			{Name: "install.conda", Args: map[string]any{"use_mamba": true}, Pos: l2},
+			{Name: "install.uv", Pos: l3},
+			{Name: "install.conda_packages", Args: map[string]any{"name": []string{"pytorch"}, "channel": []string{"pytorch"}}, Pos: l4},
+		}}},
+		{"other calls, positional", []string{
+			`config.gpu(2)`,
+			`runtime.command(commands={"train": "python train.py"})`,
+			`io.http("https://example.com/a.tar", filename=None)`,
+		}, ir.Environment{Calls: []ir.OtherCall{
+			{Name: "config.gpu", Args: map[string]any{"count": 2}, Pos: l2},
+			{Name: "runtime.command", Args: map[string]any{"commands": map[string]string{"train": "python train.py"}}, Pos: l3},
+			{Name: "io.http", Args: map[string]any{"url": "https://example.com/a.tar", "filename": ""}, Pos: l4},
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.want
+			if want.Base.Image == "" {
+				want.Base = noBase
+			}
+			checkEnv(t, load(t, build(tt.stmts...)), &want)
+		})
+	}
+}
+
+// Positions point at the start of the call, also inside helper functions,
+// and follow the file name given.
+func TestPositions(t *testing.T) {
+	src := "def build():\n    x = [\n        1]\n    helper(\"git\")\n\ndef helper(p):\n    if True:\n        install.apt_packages(\n            name=[p])\n"
+	res, err := LoadSource("dir/my.envd", []byte(src), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ir.Pos{File: "dir/my.envd", Line: 8, Col: 9}
+	if got := res.Env.AptPackages[0].Pos; got != want {
+		t.Errorf("pos %v, want %v", got, want)
+	}
+}
+
+// envd's v1 API: every function exists with its parameter names.
+func TestAPICoverage(t *testing.T) {
+	api := map[string][]string{
+		"install.python":            {"version"},
+		"install.conda":             {"use_mamba"},
+		"install.uv":                {"python_version"},
+		"install.pixi":              {"use_pixi_mirror", "pypi_index"},
+		"install.r_lang":            nil,
+		"install.julia":             nil,
+		"install.apt_packages":      {"name"},
+		"install.python_packages":   {"name", "requirements", "local_wheels"},
+		"install.conda_packages":    {"name", "channel", "env_file"},
+		"install.r_packages":        {"name"},
+		"install.julia_packages":    {"name"},
+		"install.vscode_extensions": {"name"},
+		"install.cuda":              {"version", "cudnn"},
+		"install.rust":              {"version"},
+		"install.go":                {"version"},
+		"install.nodejs":            {"version"},
+		"config.apt_source":         {"source"},
+		"config.jupyter":            {"token", "port"},
+		"config.pip_index":          {"url", "extra_url", "trust"},
+		"config.conda_channel":      {"channel"},
+		"config.entrypoint":         {"args"},
+		"config.gpu":                {"count"},
+		"config.shm_size":           {"size"},
+		"config.cran_mirror":        {"url"},
+		"config.julia_pkg_server":   {"url"},
+		"config.rstudio_server":     nil,
+		"config.repo":               {"url", "description"},
+		"config.owner":              {"uid", "gid"},
+		"runtime.command":           {"commands"},
+		"runtime.expose":            {"envd_port", "host_port", "service", "listen_addr"},
+		"runtime.daemon":            {"commands"},
+		"runtime.environ":           {"env", "extra_path"},
+		"runtime.mount":             {"host_path", "envd_path"},
+		"runtime.init":              {"commands"},
+		"io.copy":                   {"source", "target"},
+		"io.http":                   {"url", "checksum", "filename"},
+	}
+	for name, params := range api {
+		mod, member, _ := strings.Cut(name, ".")
+		m, ok := predeclared[mod].(*module)
+		if !ok || m.members[member] == nil {
+			t.Errorf("%s is missing", name)
+			continue
+		}
+		// Calling with every parameter by keyword fails only on values,
+		// never with "unexpected keyword argument".
+		var kw []string
+		for _, p := range params {
+			kw = append(kw, p+"=None")
+		}
+		_, err := LoadSource(file, []byte(build(fmt.Sprintf("%s(%s)", name, strings.Join(kw, ", ")))), "")
+		if err != nil && strings.Contains(err.Error(), "unexpected keyword") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, name := range []string{"base", "shell", "run", "git_config", "include"} {
+		if predeclared[name] == nil {
+			t.Errorf("%s is missing", name)
+		}
+	}
+}
+
+// No value, in any argument of any builtin, makes a builtin panic.
+func TestNoPanics(t *testing.T) {
+	values := []string{`None`, `True`, `0`, `-1`, `99999999999999999999`, `1.5`, `""`, `"x"`, `[]`, `[1]`, `[[1]]`, `[[]]`, `[None]`, `{}`, `{"a": [1]}`, `{1: "a"}`, `("a",)`, `set([1])`, `base`, `install`}
+	var names []string
+	for name, v := range predeclared {
+		if m, ok := v.(*module); ok {
+			for _, member := range m.names {
+				names = append(names, name+"."+member)
+			}
+		} else {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, v := range values {
+			for _, call := range []string{name + "(" + v + ")", name + "(" + v + ", " + v + ")", name + "(name=" + v + ", commands=" + v + ")"} {
+				_, err := LoadSource(file, []byte(build(call)), "")
+				if err != nil && strings.Contains(err.Error(), "internal error") {
+					t.Errorf("%s: %v", call, err)
+				}
+			}
+		}
+	}
+}
