@@ -56,6 +56,12 @@ func DistroPython(image string) string {
 			return d.Python
 		}
 	}
+	// nvidia/cuda tags end in the Ubuntu release they are built on.
+	if i := strings.LastIndex(ref, "-ubuntu"); i >= 0 && strings.HasPrefix(ref, "docker.io/nvidia/cuda:") {
+		if d, ok := distros[ref[i+1:]]; ok {
+			return d.Python
+		}
+	}
 	aliases := map[string]string{
 		"docker.io/library/debian:12":    "3.11",
 		"docker.io/library/debian:11":    "3.9",

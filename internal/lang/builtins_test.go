@@ -12,6 +12,9 @@ import (
 // noBase is the base of a file that never calls base().
 var noBase = ir.Base{Image: ir.DefaultImage, Dev: true}
 
+// cudaBase is noBase (ubuntu:22.04) after install.cuda swapped the image.
+func cudaBase(image string) ir.Base { b := noBase; b.Image = image; return b }
+
 func pkgs(pos ir.Pos, names ...string) []ir.Package {
 	var out []ir.Package
 	for _, n := range names {
@@ -102,9 +105,13 @@ func TestBuiltins(t *testing.T) {
 			Requirements:   []ir.File{{Path: "requirements.txt", Pos: l3}},
 			LocalWheels:    []ir.File{{Path: "wheels/a.whl", Pos: l3}},
 		}},
-		{"install.cuda", []string{`install.cuda(version="11.6", cudnn="8")`}, ir.Environment{CUDA: &ir.CUDA{Version: "11.6", CUDNN: "8", Pos: l2}}},
-		{"install.cuda default cudnn", []string{`install.cuda("12.4.1")`}, ir.Environment{CUDA: &ir.CUDA{Version: "12.4.1", CUDNN: "8", Pos: l2}}},
-		{"install.cuda no cudnn", []string{`install.cuda("12.4.1", cudnn=None)`}, ir.Environment{CUDA: &ir.CUDA{Version: "12.4.1", Pos: l2}}},
+		// install.cuda puts the nvidia/cuda image of the same Ubuntu under the build.
+		{"install.cuda", []string{`install.cuda(version="11.6", cudnn="8")`}, ir.Environment{
+			Base: cudaBase("docker.io/nvidia/cuda:11.6.2-cudnn8-devel-ubuntu22.04"), CUDA: &ir.CUDA{Version: "11.6", CUDNN: "8", Pos: l2}}},
+		{"install.cuda default cudnn", []string{`install.cuda("12.4.1")`}, ir.Environment{
+			Base: cudaBase("docker.io/nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"), CUDA: &ir.CUDA{Version: "12.4.1", CUDNN: "8", Pos: l2}}},
+		{"install.cuda no cudnn", []string{`install.cuda("12.4.1", cudnn=None)`}, ir.Environment{
+			Base: cudaBase("docker.io/nvidia/cuda:12.4.1-devel-ubuntu22.04"), CUDA: &ir.CUDA{Version: "12.4.1", Pos: l2}}},
 		{"install.vscode_extensions", []string{`install.vscode_extensions(["ms-python.python"])`, `install.vscode_extensions(name=["a.b"])`}, ir.Environment{
 			VSCodeExtensions: append(pkgs(l2, "ms-python.python"), pkgs(l3, "a.b")...),
 		}},

@@ -112,6 +112,9 @@ func (l Loader) LoadSource(filename string, src []byte, fn string) (res *Result,
 	}
 
 	env := s.finish()
+	if err := env.ApplyCUDA(); err != nil {
+		return nil, err
+	}
 	if err := env.Validate(); err != nil {
 		return nil, err
 	}

@@ -45,6 +45,8 @@ func checkEnv(t *testing.T, got, want *ir.Environment) {
 	}
 }
 
+func withImage(b ir.Base, image string) ir.Base { b.Image = image; return b }
+
 // The article's code blocks, verbatim in testdata, must load as they are.
 func TestArticle(t *testing.T) {
 	ubuntu2004 := func(f string, line int, lang string) ir.Base {
@@ -66,7 +68,7 @@ func TestArticle(t *testing.T) {
 		want     *ir.Environment
 	}{
 		{path: a1, want: &ir.Environment{
-			Base:           ubuntu2004(a1, 2, "python"),
+			Base:           withImage(ubuntu2004(a1, 2, "python"), "docker.io/nvidia/cuda:11.6.2-cudnn8-devel-ubuntu20.04"),
 			Python:         &ir.Python{Pos: p(a1, 2)},
 			CUDA:           &ir.CUDA{Version: "11.6", CUDNN: "8", Pos: p(a1, 3)},
 			PythonPackages: []ir.Package{{Name: "tensorflow-gpu", Pos: p(a1, 4)}},
