@@ -1,6 +1,6 @@
 # Entry points for developers and CI (.ci/run).
 #   make setup   set up this machine, as root: Docker, runc, the registry mirror on 127.0.0.1:5000, bin/ (scripts/setup.sh)
-#   make build   bin/buildkitd (the version go.mod pins) and bin/envd
+#   make build   bin/buildkitd (the version go.mod pins), bin/envd and bin/envd-agent (static)
 #   make lint    go vet and a gofmt check
 #   make test    every test, end-to-end included; `make test ENVD_E2E=0` runs only the tests that need no daemons
 GO ?= go
@@ -20,9 +20,9 @@ setup:
 build:
 	$(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
 		-o bin/buildkitd github.com/moby/buildkit/cmd/buildkitd
-	@if [ -d cmd/envd ]; then \
-		echo "$(GO) build -o bin/envd ./cmd/envd"; $(GO) build -o bin/envd ./cmd/envd; \
-	else echo "skipping bin/envd: ./cmd/envd does not exist yet"; fi
+	$(GO) build -o bin/envd ./cmd/envd
+	# Static: it runs in any image envd builds, whatever its libc.
+	CGO_ENABLED=0 $(GO) build -o bin/envd-agent ./cmd/envd-agent
 
 lint:
 	$(GO) vet ./...

@@ -22,8 +22,11 @@ var (
 	// stateDir holds the XDG dirs of the envd under test, so it gets its own
 	// managed buildkitd and leaves the user's alone.
 	stateDir string
-	mirror   = envOr("ENVD_E2E_MIRROR", "http://127.0.0.1:5000")
-	enabled  = os.Getenv("ENVD_E2E") == "1"
+	// homeDir is HOME for the envd under test: its ~/.ssh/config is the one
+	// `envd up` edits.
+	homeDir string
+	mirror  = envOr("ENVD_E2E_MIRROR", "http://127.0.0.1:5000")
+	enabled = os.Getenv("ENVD_E2E") == "1"
 )
 
 func envOr(k, def string) string {
@@ -55,6 +58,13 @@ func setup(m *testing.M) (int, error) {
 	if out, err := exec.Command("go", "build", "-o", envdBin, "../cmd/envd").CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("go build envd: %v\n%s", err, out)
 	}
+	// envd finds the agent for dev images beside itself.
+	agent := exec.Command("go", "build", "-o", filepath.Join(tmp, "envd-agent"), "../cmd/envd-agent")
+	agent.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := agent.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("go build envd-agent: %v\n%s", err, out)
+	}
+	os.Unsetenv("ENVD_AGENT")
 	bk := os.Getenv("ENVD_BUILDKITD")
 	if bk == "" {
 		bk, _ = filepath.Abs("../bin/buildkitd")
@@ -78,6 +88,11 @@ func setup(m *testing.M) (int, error) {
 	for _, x := range []string{"CONFIG", "DATA", "CACHE"} {
 		os.Setenv("XDG_"+x+"_HOME", filepath.Join(stateDir, strings.ToLower(x)))
 	}
+	homeDir = filepath.Join(stateDir, "home")
+	if err := os.MkdirAll(homeDir, 0o700); err != nil {
+		return 1, err
+	}
+	os.Setenv("HOME", homeDir)
 	defer func() {
 		// The tests started the managed builder; stop it.
 		if out, err := exec.Command(envdBin, "bootstrap", "--stop").CombinedOutput(); err != nil {

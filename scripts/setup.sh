@@ -3,7 +3,7 @@
 #   - Docker Engine (Debian's docker.io) and runc;
 #   - a docker.io registry mirror on 127.0.0.1:5000 (Debian's docker-registry), seeded with
 #     library/debian:bookworm (and :12) built by debootstrap;
-#   - bin/buildkitd (the version pinned by go.mod's `tool` line) and bin/envd.
+#   - bin/buildkitd (the version pinned by go.mod's `tool` line), bin/envd and bin/envd-agent (make build).
 # Every step is skipped when already satisfied, so a second run only checks and takes seconds.
 # Daemons that already answer (e.g. a dockerd started by hand) are reused, never restarted.
 #
@@ -222,17 +222,8 @@ fi
 cd "$REPO"
 command -v go >/dev/null || die "go is not on PATH"
 # go build relinks only when an input changed, so a warm run takes seconds.
-log "build: bin/buildkitd (a few minutes on a cold Go build cache)"
-# Stamp the pinned version, which BuildKit otherwise reports as v0.0.0+unknown.
-bk_version=$(go list -m -f '{{.Version}}' github.com/moby/buildkit)
-go build -ldflags "-X github.com/moby/buildkit/version.Version=$bk_version" \
-	-o bin/buildkitd github.com/moby/buildkit/cmd/buildkitd
-if [ -d cmd/envd ]; then
-	log "build: bin/envd"
-	go build -o bin/envd ./cmd/envd
-else
-	log "build: skipping bin/envd (./cmd/envd does not exist yet)"
-fi
+log "build: bin/buildkitd, bin/envd, bin/envd-agent (buildkitd takes a few minutes on a cold Go build cache)"
+make -s build
 
 # --- Summary ---------------------------------------------------------------------------------------------
 daemon_line() { # NAME COMM
@@ -246,7 +237,7 @@ daemon_line() { # NAME COMM
 }
 server_version=$($DOCKER version --format '{{.Server.Version}}' 2>/dev/null || echo '?')
 binaries=
-for b in "$REPO"/bin/buildkitd "$REPO"/bin/envd; do
+for b in "$REPO"/bin/buildkitd "$REPO"/bin/envd "$REPO"/bin/envd-agent; do
 	[ ! -x "$b" ] || binaries+="$b "
 done
 binaries=${binaries% }

@@ -34,6 +34,7 @@ type Request struct {
 	BaseImage  string
 	Compile    CompileFunc
 	ContextDir string // the build directory, served to the solve as compile.LocalContext
+	AgentDir   string // holds the envd-agent binary, for dev images (compile.LocalAgent)
 	Export     Export
 	Load       LoadFunc // required for ExportDocker
 	// Status receives BuildKit's progress; Build closes it.
@@ -60,9 +61,17 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	mounts := map[string]fsutil.FS{compile.LocalContext: ctxFS}
+	if req.AgentDir != "" {
+		agentFS, err := fsutil.NewFS(req.AgentDir)
+		if err != nil {
+			return nil, fmt.Errorf("agent directory %s: %w", req.AgentDir, err)
+		}
+		mounts[compile.LocalAgent] = agentFS
+	}
 	opt := client.SolveOpt{
 		Exports:     []client.ExportEntry{export},
-		LocalMounts: map[string]fsutil.FS{compile.LocalContext: ctxFS},
+		LocalMounts: mounts,
 		// A stable key lets BuildKit send only what changed in the directory.
 		SharedKey: "envd:" + req.ContextDir,
 	}

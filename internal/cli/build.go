@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,6 +88,7 @@ type buildPlan struct {
 	tag      string
 	export   builder.Export
 	buildKey string // "" when the build cannot be skipped
+	agentDir string // holds envd-agent, for dev images
 }
 
 func (o *buildOptions) plan() (*buildPlan, error) {
@@ -125,9 +127,17 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if p.export, err = builder.ParseOutput(o.output, p.tag); err != nil {
 		return nil, usageError{err}
 	}
+	buildFiles := p.files
+	if p.env.Base.Dev {
+		if p.agentDir, err = findAgent(); err != nil {
+			return nil, err
+		}
+		// A new agent means a new image.
+		buildFiles = append(buildFiles, filepath.Join(p.agentDir, compile.AgentBinary))
+	}
 	if p.export.IntoDocker() {
 		key, err := buildkey.Compute(buildkey.Inputs{
-			EnvdVersion: Version, Env: p.env, BuildFiles: p.files, ContextDir: dir,
+			EnvdVersion: Version, Env: p.env, BuildFiles: buildFiles, ContextDir: dir,
 			Extra: []string{"project=" + p.project},
 		})
 		if err == nil {
@@ -253,6 +263,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	req := builder.Request{
 		BaseImage:  p.env.Base.Image,
 		ContextDir: p.dir,
+		AgentDir:   p.agentDir,
 		Export:     p.export,
 		Status:     status,
 		Secrets:    secrets,
@@ -289,6 +300,30 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		}
 	}
 	return res, nil
+}
+
+// findAgent returns the directory holding the envd-agent binary that goes
+// into dev images: $ENVD_AGENT, else beside the envd binary, else on PATH.
+func findAgent() (string, error) {
+	candidates := []string{os.Getenv("ENVD_AGENT")}
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), compile.AgentBinary))
+	}
+	if p, err := exec.LookPath(compile.AgentBinary); err == nil {
+		candidates = append(candidates, p)
+	}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if filepath.Base(c) != compile.AgentBinary {
+			return "", fmt.Errorf("ENVD_AGENT=%s: the agent binary must be named %s", c, compile.AgentBinary)
+		}
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
+			return filepath.Dir(c), nil
+		}
+	}
+	return "", fmt.Errorf("envd-agent not found: dev environments (base(os=...) or dev=True) need it beside envd; run `make build`, or set ENVD_AGENT=/path/to/envd-agent")
 }
 
 // stepDigests lists the ops that count as steps: all but the base image,

@@ -44,6 +44,8 @@ func isolate(t *testing.T) {
 		t.Setenv(x, filepath.Join(home, x))
 	}
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(home, "no-docker.sock"))
+	t.Setenv("ENVD_AGENT", "")
+	t.Setenv("PATH", home) // no envd-agent to be found
 }
 
 // TestBuildRejectsBadInput: every mistake a user can make before the build
@@ -121,6 +123,11 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			name:  "unknown flag",
 			files: map[string]string{"build.envd": "def build():\n    pass\n"},
 			args:  []string{"--fast"}, code: 2, want: []string{"unknown flag: --fast"},
+		},
+		{
+			name:  "dev environment without the agent",
+			files: map[string]string{"build.envd": "def build():\n    base(os=\"debian12\", language=\"python3\")\n"},
+			code:  1, want: []string{"envd-agent not found", "make build", "ENVD_AGENT"},
 		},
 		{
 			name:  "docker not reachable",

@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, s streams) int {
 		fmt.Fprintln(s.err, "envd: interrupted")
 		return exitInterrupt
 	}
+	var code exitCodeError
+	if errors.As(err, &code) {
+		return int(code) // a remote command's own status; it printed its own errors
+	}
 	fmt.Fprintf(s.err, "error: %v\n", err)
 	var u usageError
 	if errors.As(err, &u) {
@@ -78,6 +82,14 @@ func newRoot(s streams) *cobra.Command {
 		newVersionCmd(s),
 		newBootstrapCmd(s),
 		newContextCmd(s),
+		newUpCmd(s),
+		newDownCmd(s, false),
+		newDownCmd(s, true),
+		newLsCmd(s),
+		newSSHCmd(s),
+		newExecCmd(s),
+		newLogsCmd(s),
+		newImagesCmd(s),
 	)
 	return root
 }

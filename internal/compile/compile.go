@@ -111,28 +111,39 @@ type compiler struct {
 }
 
 func (c *compiler) graph() llb.State {
-	base := c.base()
-	prep := c.prepare(base)
-	if c.env.Python == nil {
-		st := prep
+	root := c.prepare(c.base())
+	if c.env.Python != nil {
+		root = c.pythonRuntime(root)
+	}
+	var branches []llb.State // independent changes on top of root
+	if pkgs := c.systemPackages(); len(pkgs) > 0 {
+		pos := c.env.Base.Pos
 		if len(c.env.AptPackages) > 0 {
-			st = c.apt(prep, c.env.AptNames(), "system packages", c.env.AptPackages[0].Pos)
+			pos = c.env.AptPackages[0].Pos
 		}
-		return c.steps(st)
+		branches = append(branches, c.apt(root, pkgs, "system packages", pos))
 	}
-
-	runtime := c.pythonRuntime(prep)
-	layers := []llb.State{runtime}
-	if len(c.env.AptPackages) > 0 {
-		sys := c.apt(runtime, c.env.AptNames(), "system packages", c.env.AptPackages[0].Pos)
-		layers = append(layers, llb.Diff(runtime, sys, named("system packages")))
+	if c.env.Python != nil {
+		if pip, ok := c.pythonPackages(root); ok {
+			branches = append(branches, pip)
+		}
 	}
-	if pip, ok := c.pythonPackages(runtime); ok {
-		layers = append(layers, llb.Diff(runtime, pip, named("python packages")))
+	st := root
+	switch {
+	case len(branches) == 1 && !c.env.Base.Dev:
+		st = branches[0] // nothing to merge
+	case len(branches) > 0 || c.env.Base.Dev:
+		layers := []llb.State{root}
+		for _, b := range branches {
+			layers = append(layers, llb.Diff(root, b))
+		}
+		if c.env.Base.Dev {
+			layers = append(layers, c.agentLayer())
+		}
+		st = llb.Merge(layers, named("merge independent stages"))
 	}
-	st := runtime
-	if len(layers) > 1 {
-		st = llb.Merge(layers, named("merge system and python packages"))
+	if c.env.Base.Dev {
+		st = c.devUser(st)
 	}
 	return c.steps(st)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -72,7 +73,14 @@ func (c *compiler) imageConfig() (ocispecs.Image, error) {
 	if c.opts.BuildKey != "" {
 		img.Config.Labels[LabelBuildKey] = c.opts.BuildKey
 	}
-	if len(img.Config.Cmd) == 0 && len(img.Config.Entrypoint) == 0 {
+	if c.env.Base.Dev {
+		// The agent is init, sshd and supervisor; `envd up` configures it.
+		img.Config.Entrypoint = []string{AgentPath, "run"}
+		img.Config.Cmd = nil
+		img.Config.WorkingDir = DevHome
+		img.Config.Labels[LabelDev] = "true"
+		img.Config.ExposedPorts = map[string]struct{}{fmt.Sprintf("%d/tcp", SSHPort): {}}
+	} else if len(img.Config.Cmd) == 0 && len(img.Config.Entrypoint) == 0 {
 		img.Config.Cmd = []string{"/bin/bash"}
 	}
 	return img, nil

@@ -55,17 +55,25 @@ func (c *compiler) pipCache() llb.RunOption {
 // pip run, so pip resolves them together as one consistent set.
 func (c *compiler) pythonPackages(runtime llb.State) (llb.State, bool) {
 	env := c.env
-	if len(env.PythonPackages) == 0 && len(env.Requirements) == 0 && len(env.LocalWheels) == 0 {
+	names := env.PythonNames()
+	if env.Jupyter != nil {
+		names = dedupSorted(append(names, "jupyterlab"))
+	}
+	if len(names) == 0 && len(env.Requirements) == 0 && len(env.LocalWheels) == 0 {
 		return llb.State{}, false
 	}
 	args := append([]string{VenvDir + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check"}, c.pipIndexArgs()...)
 	opts := append(c.trust(), c.pipCache())
 	var what []string
 	var pos ir.Pos
-	if len(env.PythonPackages) > 0 {
-		args = append(args, env.PythonNames()...)
-		what = append(what, env.PythonNames()...)
-		pos = env.PythonPackages[0].Pos
+	if len(names) > 0 {
+		args = append(args, names...)
+		what = append(what, names...)
+		if len(env.PythonPackages) > 0 {
+			pos = env.PythonPackages[0].Pos
+		} else {
+			pos = env.Jupyter.Pos
+		}
 	}
 	// Each file is mounted from the build context on its own, so only a
 	// change to its content reruns the step.

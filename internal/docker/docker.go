@@ -121,3 +121,30 @@ func (c *Client) RemoveImage(ctx context.Context, ref string) error {
 	}
 	return err
 }
+
+// ImageSummary is one image in a listing.
+type ImageSummary struct {
+	ID      string            `json:"id"`
+	Tags    []string          `json:"tags"`
+	Size    int64             `json:"size"`
+	Created int64             `json:"created"`
+	Labels  map[string]string `json:"-"`
+}
+
+// ListImages returns the images carrying label (any value); dangling ones
+// (untagged, left behind when a rebuild moved the tag) only when dangling is set.
+func (c *Client) ListImages(ctx context.Context, label string, dangling bool) ([]ImageSummary, error) {
+	f := client.Filters{}.Add("label", label)
+	if dangling {
+		f = f.Add("dangling", "true")
+	}
+	res, err := c.api.ImageList(ctx, client.ImageListOptions{Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	var out []ImageSummary
+	for _, im := range res.Items {
+		out = append(out, ImageSummary{ID: im.ID, Tags: im.RepoTags, Size: im.Size, Created: im.Created, Labels: im.Labels})
+	}
+	return out, nil
+}

@@ -1,0 +1,368 @@
+package cli
+
+// Commands on environments that exist: ls, down, destroy, ssh, exec, logs,
+// and on envd's images.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+
+	"envd.dev/envd/internal/compile"
+	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/runtime"
+	"envd.dev/envd/internal/sshclient"
+	"envd.dev/envd/internal/sshconfig"
+)
+
+// session is what every environment command needs: Docker and its runtime.
+type session struct {
+	dk *docker.Client
+	rt *runtime.Docker
+}
+
+func openSession(ctx context.Context) (*session, error) {
+	dk, err := docker.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &session{dk: dk, rt: runtime.NewDocker(dk.API())}, nil
+}
+
+func (s *session) Close() { s.dk.Close() }
+
+// envName is the NAME argument, or the current directory's project name.
+func envName(args []string) (string, error) {
+	if len(args) > 0 {
+		return args[0], nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return projectName(wd), nil
+}
+
+func notFound(name string) error {
+	return fmt.Errorf("no environment named %q\n  hint: envd ls lists them; envd up starts one", name)
+}
+
+// get returns the environment, with a helpful error when there is none.
+func (s *session) get(ctx context.Context, name string) (*runtime.Env, error) {
+	env, err := s.rt.Get(ctx, name)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, notFound(name)
+	}
+	return env, err
+}
+
+func newLsCmd(st streams) *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "ls",
+		Short: "List environments",
+		Args:  exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return usageError{fmt.Errorf("-o %q: use table or json", format)}
+			}
+			s, err := openSession(c.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			envs, err := s.rt.List(c.Context())
+			if err != nil {
+				return err
+			}
+			return printEnvs(st.out, envs, format)
+		},
+	}
+	c.Flags().StringVarP(&format, "output", "o", "table", "table or json")
+	return c
+}
+
+// envRow is one line of `envd ls`.
+type envRow struct {
+	Name      string         `json:"name"`
+	Status    string         `json:"status"`
+	Image     string         `json:"image"`
+	SSH       string         `json:"ssh"`
+	Endpoints []runtime.Port `json:"endpoints"`
+	Project   string         `json:"project_dir,omitempty"`
+}
+
+func printEnvs(w io.Writer, envs []runtime.Env, format string) error {
+	rows := []envRow{}
+	for _, e := range envs {
+		r := envRow{Name: e.Name, Status: e.Status, Image: e.Image, SSH: sshconfig.Alias(e.Name), Project: e.ProjectDir, Endpoints: []runtime.Port{}}
+		for _, p := range e.Ports {
+			if p.ContainerPort != compile.SSHPort {
+				r.Endpoints = append(r.Endpoints, p)
+			}
+		}
+		rows = append(rows, r)
+	}
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tIMAGE\tSSH\tENDPOINTS")
+	for _, r := range rows {
+		var eps []string
+		for _, p := range r.Endpoints {
+			eps = append(eps, fmt.Sprintf("%d->%s", p.ContainerPort, hostPort(&p)))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Status, r.Image, r.SSH, strings.Join(eps, ","))
+	}
+	return tw.Flush()
+}
+
+func newDownCmd(st streams, destroy bool) *cobra.Command {
+	use, short := "down [NAME]", "Stop and remove an environment's container (the image stays)"
+	if destroy {
+		use, short = "destroy [NAME]", "Remove an environment's container and its image"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("accepts at most one NAME, got %d", len(args))}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			name, err := envName(args)
+			if err != nil {
+				return err
+			}
+			return runDown(c.Context(), st, name, destroy)
+		},
+	}
+}
+
+func runDown(ctx context.Context, st streams, name string, destroy bool) error {
+	s, err := openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	env, err := s.get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.rt.Remove(ctx, name); err != nil {
+		return err
+	}
+	paths, err := pathsFor(name)
+	if err != nil {
+		return err
+	}
+	if err := sshconfig.Remove(paths.sshConfig, name); err != nil {
+		return err
+	}
+	if err := (sshconfig.KnownHosts{Path: paths.knownHosts}).Unpin(sshconfig.Alias(name)); err != nil {
+		return err
+	}
+	fmt.Fprintf(st.out, "%s removed\n", name)
+	if destroy {
+		if err := s.dk.RemoveImage(ctx, env.Image); err != nil {
+			return fmt.Errorf("removing image %s: %w", env.Image, err)
+		}
+		os.RemoveAll(paths.state)
+		fmt.Fprintf(st.out, "image %s removed\n", env.Image)
+	}
+	return nil
+}
+
+// target is how envd's own client reaches a running environment.
+func (s *session) target(ctx context.Context, name string) (sshclient.Target, error) {
+	env, err := s.get(ctx, name)
+	if err != nil {
+		return sshclient.Target{}, err
+	}
+	if !env.Running {
+		return sshclient.Target{}, fmt.Errorf("%s is not running (%s)\n  hint: envd up starts it again", name, env.Status)
+	}
+	p := env.Port(compile.SSHPort)
+	if p == nil {
+		return sshclient.Target{}, fmt.Errorf("%s publishes no ssh port", name)
+	}
+	paths, err := pathsFor(name)
+	if err != nil {
+		return sshclient.Target{}, err
+	}
+	key, err := sshconfig.EnsureUserKey(paths.keyDir)
+	if err != nil {
+		return sshclient.Target{}, err
+	}
+	hostKey, err := readHostKey(filepath.Join(paths.state, hostKeyFile))
+	if err != nil {
+		return sshclient.Target{}, err
+	}
+	return sshclient.Target{Addr: dialAddr(p), User: containerUser(), Signer: key.Signer, HostKey: hostKey}, nil
+}
+
+func readHostKey(path string) (ssh.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("the environment's host key is missing (%v)\n  hint: envd up --force recreates the environment", err)
+	}
+	signer, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	return signer.PublicKey(), nil
+}
+
+// runRemote runs cmd ("" for a login shell) in the environment and passes
+// its exit code through.
+func runRemote(ctx context.Context, name, cmd string) error {
+	s, err := openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	t, err := s.target(ctx, name)
+	if err != nil {
+		return err
+	}
+	c, err := sshclient.Dial(ctx, t)
+	if err != nil {
+		return fmt.Errorf("ssh to %s: %w", name, err)
+	}
+	defer c.Close()
+	code, err := sshclient.Run(c, cmd, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitCodeError(code)
+	}
+	return nil
+}
+
+func newSSHCmd(st streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ssh [NAME]",
+		Short: "Open a shell in an environment (envd's own ssh client)",
+		Args:  maxArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			name, err := envName(args)
+			if err != nil {
+				return err
+			}
+			return runRemote(c.Context(), name, "")
+		},
+	}
+}
+
+func newExecCmd(st streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exec NAME -- COMMAND [ARG...]",
+		Short: "Run a command in an environment, in the project directory",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usageError{errors.New("give the environment and the command: envd exec NAME -- COMMAND [ARG...]")}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return runRemote(c.Context(), args[0], shellQuote(args[1:]))
+		},
+	}
+}
+
+// shellQuote joins argv into one command line for the remote shell.
+func shellQuote(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+") == "" {
+			q[i] = a
+		} else {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := cobra.MaximumNArgs(n)(c, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func newLogsCmd(st streams) *cobra.Command {
+	var follow bool
+	var tail int
+	c := &cobra.Command{
+		Use:   "logs [NAME [SERVICE]]",
+		Short: "Show an environment's log, or one service's (a daemon, jupyter, init-N)",
+		Args:  maxArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			name, err := envName(args)
+			if err != nil {
+				return err
+			}
+			if len(args) == 2 {
+				return serviceLogs(c.Context(), name, args[1], follow, tail)
+			}
+			s, err := openSession(c.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if _, err := s.get(c.Context(), name); err != nil {
+				return err
+			}
+			rc, err := s.rt.Logs(c.Context(), name, follow, tail)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(st.out, rc)
+			return err
+		},
+	}
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	c.Flags().IntVarP(&tail, "tail", "n", 0, "only the last N lines (0: all)")
+	return c
+}
+
+// serviceLogs prints a service's log file from inside the environment.
+func serviceLogs(ctx context.Context, name, service string, follow bool, tail int) error {
+	if !namePatternOK(service) {
+		return usageError{fmt.Errorf("invalid service name %q", service)}
+	}
+	dir := logDir()
+	n := "+1"
+	if tail > 0 {
+		n = fmt.Sprint(tail)
+	}
+	f := ""
+	if follow {
+		f = " -F"
+	}
+	cmd := fmt.Sprintf(`f="%s/%s.log"; if [ ! -e "$f" ]; then echo "no service %s; logs: $(ls %s 2>/dev/null | sed -n 's/\.log$//p' | tr '\n' ' ')" >&2; exit 1; fi; exec tail -n %s%s "$f"`,
+		dir, service, service, dir, n, f)
+	return runRemote(ctx, name, cmd)
+}
+
+func namePatternOK(s string) bool {
+	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == "" && s[0] != '.'
+}

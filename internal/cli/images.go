@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"envd.dev/envd/internal/compile"
+	"envd.dev/envd/internal/docker"
+)
+
+func newImagesCmd(st streams) *cobra.Command {
+	c := &cobra.Command{Use: "images", Short: "Manage the images envd built"}
+	var format string
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List envd's images",
+		Args:  exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return usageError{fmt.Errorf("-o %q: use table or json", format)}
+			}
+			dk, err := docker.Connect(c.Context())
+			if err != nil {
+				return err
+			}
+			defer dk.Close()
+			imgs, err := dk.ListImages(c.Context(), compile.LabelVersion, false)
+			if err != nil {
+				return err
+			}
+			sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
+			if format == "json" {
+				if imgs == nil {
+					imgs = []docker.ImageSummary{}
+				}
+				enc := json.NewEncoder(st.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(imgs)
+			}
+			tw := tabwriter.NewWriter(st.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "IMAGE\tID\tSIZE\tCREATED\tPYTHON PACKAGES")
+			for _, im := range imgs {
+				tags := strings.Join(im.Tags, ",")
+				if tags == "" {
+					tags = "<none>"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", tags, shortID(im.ID), humanSize(im.Size),
+					time.Unix(im.Created, 0).Format("2006-01-02 15:04"), im.Labels[compile.LabelPythonPackages])
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().StringVarP(&format, "output", "o", "table", "table or json")
+
+	rm := &cobra.Command{
+		Use:   "rm IMAGE...",
+		Short: "Remove images",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("name at least one image")}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			dk, err := docker.Connect(c.Context())
+			if err != nil {
+				return err
+			}
+			defer dk.Close()
+			for _, ref := range args {
+				img, err := dk.InspectImage(c.Context(), ref)
+				if err != nil {
+					return fmt.Errorf("image %s: %w", ref, err)
+				}
+				if img.Labels[compile.LabelVersion] == "" {
+					return fmt.Errorf("%s was not built by envd; remove it with docker rmi", ref)
+				}
+				if err := dk.RemoveImage(c.Context(), ref); err != nil {
+					return err
+				}
+				fmt.Fprintf(st.out, "removed %s\n", ref)
+			}
+			return nil
+		},
+	}
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove envd's untagged images, left behind when a rebuild moved a tag",
+		Args:  exactArgs(0),
+		RunE: func(c *cobra.Command, _ []string) error {
+			dk, err := docker.Connect(c.Context())
+			if err != nil {
+				return err
+			}
+			defer dk.Close()
+			imgs, err := dk.ListImages(c.Context(), compile.LabelVersion, true)
+			if err != nil {
+				return err
+			}
+			var freed int64
+			n := 0
+			for _, im := range imgs {
+				if err := dk.RemoveImage(c.Context(), im.ID); err != nil {
+					fmt.Fprintf(st.err, "envd: keeping %s: %v\n", shortID(im.ID), err)
+					continue
+				}
+				n++
+				freed += im.Size
+			}
+			fmt.Fprintf(st.out, "removed %d images, %s\n", n, humanSize(freed))
+			return nil
+		},
+	}
+	c.AddCommand(ls, rm, prune)
+	return c
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

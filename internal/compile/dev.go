@@ -1,0 +1,142 @@
+package compile
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/moby/buildkit/client/llb"
+)
+
+// Dev environments: the pieces `envd up` needs in the image.
+const (
+	// DevUser owns the home directory and the venv. `envd up` gives it the
+	// host user's UID at container start, so one image serves a whole team.
+	DevUser = "envd"
+	DevUID  = 1000
+	DevHome = "/home/envd"
+	// AgentPath is the in-container agent, the image's entrypoint.
+	AgentPath = "/opt/envd/bin/envd-agent"
+	// LocalAgent is the name of the directory holding the agent binary in
+	// the solve session; the binary in it is named AgentBinary.
+	LocalAgent  = "envd-agent"
+	AgentBinary = "envd-agent"
+	// SSHPort is where the agent's sshd listens in the container.
+	SSHPort = 2222
+	// LabelDev marks images `envd up` can run.
+	LabelDev = "dev.envd.dev"
+)
+
+// devPackages are what a person working in the environment expects, and what
+// VS Code's server needs (tar, ps, curl).
+var devPackages = []string{"sudo", "procps", "ca-certificates", "curl", "git", "less", "openssh-client", "tar"}
+
+// shellPackage is the apt package of a shell("...") name.
+func shellPackage(shell string) string {
+	switch shell {
+	case "zsh", "fish":
+		return shell
+	}
+	return "bash"
+}
+
+// shellPath is the login shell of the dev user.
+func (c *compiler) shellPath() string {
+	switch c.env.Shell {
+	case "zsh":
+		return "/usr/bin/zsh"
+	case "fish":
+		return "/usr/bin/fish"
+	}
+	return "/bin/bash"
+}
+
+// systemPackages are the apt packages of the system branch.
+func (c *compiler) systemPackages() []string {
+	pkgs := c.env.AptNames()
+	if c.env.Base.Dev {
+		pkgs = append(pkgs, devPackages...)
+		pkgs = append(pkgs, shellPackage(c.env.Shell))
+	}
+	return dedupSorted(pkgs)
+}
+
+func dedupSorted(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// agentLayer is the agent binary on its own: an independent stage merged
+// into the image, so a new agent never invalidates anything else.
+func (c *compiler) agentLayer() llb.State {
+	src := llb.Local(LocalAgent, llb.FollowPaths([]string{AgentBinary}), llb.SharedKeyHint("envd-agent"), llb.WithCustomName("envd-agent binary"))
+	return llb.Scratch().File(llb.Copy(src, AgentBinary, AgentPath, &llb.CopyInfo{
+		CreateDestPath: true,
+		Mode:           &llb.ChmodOpt{Mode: 0o755},
+	}), named("agent: "+AgentPath))
+}
+
+// devUser creates the dev user, sudo rights, the shell prompt and git
+// config. It runs after the merge, so the user owns the venv's files.
+func (c *compiler) devUser(st llb.State) llb.State {
+	var script strings.Builder
+	fmt.Fprintf(&script, `set -e
+# Ubuntu 24.04 ships a user with UID %[1]d; envd's user takes its place.
+old=$(getent passwd %[1]d | cut -d: -f1 || true)
+if [ -n "$old" ] && [ "$old" != %[2]s ]; then userdel -r "$old" 2>/dev/null || userdel "$old"; fi
+old=$(getent group %[1]d | cut -d: -f1 || true)
+if [ -n "$old" ] && [ "$old" != %[2]s ]; then groupdel "$old"; fi
+getent group %[2]s >/dev/null || groupadd -g %[1]d %[2]s
+getent passwd %[2]s >/dev/null || useradd -m -d %[3]s -u %[1]d -g %[1]d -s %[4]s %[2]s
+usermod -s %[4]s %[2]s
+echo '%[2]s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/envd && chmod 0440 /etc/sudoers.d/envd
+`, DevUID, DevUser, DevHome, c.shellPath())
+	if c.env.Python != nil {
+		// The user installs packages into the venv without sudo.
+		fmt.Fprintf(&script, "chown -R %d:%d %s\n", DevUID, DevUID, VenvDir)
+	}
+	// Login shells (ssh, VS Code) run /etc/profile, which resets PATH.
+	fmt.Fprintf(&script, "echo %s > /etc/profile.d/00-envd-path.sh\n", shellJoin([]string{"export PATH=" + shellJoin([]string{c.path()})}))
+	script.WriteString(promptScript)
+	if g := c.env.GitConfig; g != nil {
+		for _, kv := range [][2]string{{"user.name", g.Name}, {"user.email", g.Email}, {"core.editor", g.Editor}} {
+			if kv[1] != "" {
+				fmt.Fprintf(&script, "git config --system %s %s\n", kv[0], shellJoin([]string{kv[1]}))
+			}
+		}
+	}
+	return st.Run(
+		llb.Args([]string{"/bin/sh", "-c", script.String()}),
+		named(fmt.Sprintf("dev environment: user %s, shell %s", DevUser, c.shellPath())),
+	).Root()
+}
+
+// promptScript shows the environment's name (ENVD_NAME, set by `envd up`)
+// in every shell's prompt.
+const promptScript = `
+cat >> /etc/bash.bashrc <<'EOS'
+[ -n "$ENVD_NAME" ] && PS1="(envd:$ENVD_NAME) \u@\h:\w\$ "
+EOS
+if [ -d /etc/zsh ]; then
+  cat >> /etc/zsh/zshrc <<'EOS'
+[ -n "$ENVD_NAME" ] && PROMPT="(envd:$ENVD_NAME) %n@%m:%~%# "
+EOS
+  touch /home/envd/.zshrc && chown envd:envd /home/envd/.zshrc
+fi
+if [ -d /etc/fish ]; then
+  mkdir -p /etc/fish/conf.d
+  cat > /etc/fish/conf.d/envd.fish <<'EOS'
+function fish_prompt; echo -n "(envd:$ENVD_NAME) "(whoami)@(hostname):(prompt_pwd)"> "; end
+EOS
+fi
+# Debian's skeleton .bashrc sets PS1 after /etc/bash.bashrc; say it again last.
+echo '[ -n "$ENVD_NAME" ] && PS1="(envd:$ENVD_NAME) \u@\h:\w\$ "' >> /home/envd/.bashrc
+`

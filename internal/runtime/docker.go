@@ -1,0 +1,244 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+)
+
+// stopTimeout is Docker's grace period: the agent stops its services within it.
+const stopTimeout = 10
+
+// Docker runs environments as containers of the local Docker Engine.
+type Docker struct {
+	api *client.Client
+}
+
+// NewDocker wraps a connected client (see internal/docker.Connect).
+func NewDocker(api *client.Client) *Docker { return &Docker{api: api} }
+
+// ContainerName is the Docker name of an environment's container.
+func ContainerName(name string) string { return "envd-" + name }
+
+// containerConfig turns a Spec into Docker's create options. It is pure, so
+// what `envd up` asks of Docker (GPUs, ports, limits) is unit-tested.
+func containerConfig(s Spec) (client.ContainerCreateOptions, error) {
+	cfg := &container.Config{
+		Image:        s.Image,
+		User:         s.User,
+		Labels:       map[string]string{LabelName: s.Name},
+		ExposedPorts: network.PortSet{},
+	}
+	for k, v := range s.Labels {
+		cfg.Labels[k] = v
+	}
+	keys := make([]string, 0, len(s.Env))
+	for k := range s.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cfg.Env = append(cfg.Env, k+"="+s.Env[k])
+	}
+	host := &container.HostConfig{
+		PortBindings: network.PortMap{},
+		ShmSize:      s.ShmSize,
+	}
+	for _, m := range s.Mounts {
+		bind := m.Source + ":" + m.Target
+		if m.ReadOnly {
+			bind += ":ro"
+		}
+		host.Binds = append(host.Binds, bind)
+	}
+	for _, p := range s.Ports {
+		port, err := network.ParsePort(fmt.Sprintf("%d/tcp", p.ContainerPort))
+		if err != nil {
+			return client.ContainerCreateOptions{}, err
+		}
+		ip, err := netip.ParseAddr(orDefault(p.HostIP, "127.0.0.1"))
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("port %s: bad address %q", p.Name, p.HostIP)
+		}
+		cfg.ExposedPorts[port] = struct{}{}
+		hostPort := ""
+		if p.HostPort != 0 {
+			hostPort = strconv.Itoa(p.HostPort)
+		}
+		host.PortBindings[port] = append(host.PortBindings[port], network.PortBinding{HostIP: ip, HostPort: hostPort})
+	}
+	host.Resources.NanoCPUs = int64(s.CPUs * 1e9)
+	host.Resources.Memory = s.Memory
+	if s.GPUs != "" {
+		count := -1 // all
+		if s.GPUs != "all" {
+			n, err := strconv.Atoi(s.GPUs)
+			if err != nil || n < 1 {
+				return client.ContainerCreateOptions{}, fmt.Errorf("--gpus %q: give a number of GPUs or all", s.GPUs)
+			}
+			count = n
+		}
+		host.Resources.DeviceRequests = []container.DeviceRequest{{Driver: "nvidia", Count: count, Capabilities: [][]string{{"gpu"}}}}
+	}
+	return client.ContainerCreateOptions{Name: ContainerName(s.Name), Config: cfg, HostConfig: host}, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Start creates and starts the container; on any failure it is removed.
+func (d *Docker) Start(ctx context.Context, s Spec) (*Env, error) {
+	opts, err := containerConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	created, err := d.api.ContainerCreate(ctx, opts)
+	if err != nil {
+		if cerrdefs.IsConflict(err) {
+			return nil, fmt.Errorf("a container named %s already exists: %v\n  hint: envd down %s removes it, or choose another --name", opts.Name, err, s.Name)
+		}
+		return nil, fmt.Errorf("creating the container: %w", err)
+	}
+	if _, err := d.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		d.forceRemove(created.ID)
+		return nil, startError(err, s)
+	}
+	return d.Get(ctx, s.Name)
+}
+
+// startError names the usual causes of a failed start.
+func startError(err error, s Spec) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "port is already allocated"), strings.Contains(msg, "address already in use"):
+		addr := ""
+		for _, p := range s.Ports {
+			if p.HostPort != 0 && strings.Contains(msg, ":"+strconv.Itoa(p.HostPort)) {
+				addr = orDefault(p.HostIP, "127.0.0.1") + ":" + strconv.Itoa(p.HostPort)
+			}
+		}
+		return &PortInUseError{Addr: addr, Err: err}
+	case strings.Contains(msg, "could not select device driver"), strings.Contains(msg, "nvidia-container"):
+		return &NoGPURuntimeError{Err: err}
+	}
+	return fmt.Errorf("starting the container: %w", err)
+}
+
+func (d *Docker) forceRemove(id string) {
+	// Cleanup must happen even when the caller's context was cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+}
+
+// Get inspects the environment's container.
+func (d *Docker) Get(ctx context.Context, name string) (*Env, error) {
+	res, err := d.api.ContainerInspect(ctx, ContainerName(name), client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := res.Container
+	if c.Config == nil || c.Config.Labels[LabelName] != name {
+		return nil, fmt.Errorf("container %s was not made by envd\n  hint: choose another --name, or remove that container yourself", ContainerName(name))
+	}
+	e := &Env{Name: name, ID: c.ID, Image: c.Config.Image, Labels: c.Config.Labels, ProjectDir: c.Config.Labels[LabelProjectDir]}
+	if c.State != nil {
+		e.Status, e.Running = string(c.State.Status), c.State.Running
+	}
+	e.Created, _ = time.Parse(time.RFC3339Nano, c.Created)
+	if c.NetworkSettings != nil {
+		for port, binds := range c.NetworkSettings.Ports {
+			for _, b := range binds {
+				hp, _ := strconv.Atoi(b.HostPort)
+				e.Ports = append(e.Ports, Port{ContainerPort: int(port.Num()), HostIP: b.HostIP.String(), HostPort: hp})
+			}
+		}
+	}
+	sortPorts(e.Ports)
+	return e, nil
+}
+
+func sortPorts(ps []Port) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].ContainerPort < ps[j].ContainerPort })
+}
+
+// List returns every environment, running or not.
+func (d *Docker) List(ctx context.Context) ([]Env, error) {
+	res, err := d.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelName)})
+	if err != nil {
+		return nil, err
+	}
+	var out []Env
+	for _, c := range res.Items {
+		e := Env{
+			Name: c.Labels[LabelName], ID: c.ID, Image: c.Image, Status: c.Status,
+			Running: c.State == container.StateRunning, Created: time.Unix(c.Created, 0),
+			Labels: c.Labels, ProjectDir: c.Labels[LabelProjectDir],
+		}
+		for _, p := range c.Ports {
+			if p.PublicPort != 0 {
+				e.Ports = append(e.Ports, Port{ContainerPort: int(p.PrivatePort), HostIP: p.IP.String(), HostPort: int(p.PublicPort)})
+			}
+		}
+		sortPorts(e.Ports)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Remove stops the container within the grace period and removes it.
+func (d *Docker) Remove(ctx context.Context, name string) error {
+	if _, err := d.Get(ctx, name); err != nil {
+		return err
+	}
+	t := stopTimeout
+	if _, err := d.api.ContainerStop(ctx, ContainerName(name), client.ContainerStopOptions{Timeout: &t}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stopping %s: %w", name, err)
+	}
+	_, err := d.api.ContainerRemove(ctx, ContainerName(name), client.ContainerRemoveOptions{Force: true})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Logs returns the container's output, demultiplexed.
+func (d *Docker) Logs(ctx context.Context, name string, follow bool, tail int) (io.ReadCloser, error) {
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow}
+	if tail > 0 {
+		opts.Tail = strconv.Itoa(tail)
+	}
+	rc, err := d.api.ContainerLogs(ctx, ContainerName(name), opts)
+	if cerrdefs.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, pw, rc)
+		rc.Close()
+		pw.CloseWithError(err)
+	}()
+	return pr, nil
+}

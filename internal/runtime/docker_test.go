@@ -1,0 +1,105 @@
+package runtime
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/network"
+)
+
+func TestContainerConfig(t *testing.T) {
+	s := Spec{
+		Name:  "mnist",
+		Image: "mnist:dev",
+		Mounts: []Mount{
+			{Source: "/home/me/mnist", Target: "/home/envd/mnist"},
+			{Source: "/var/lib/envd/mnist", Target: "/run/envd", ReadOnly: true},
+		},
+		Ports: []Port{
+			{Name: "ssh", ContainerPort: 2222},
+			{Name: "streamlit", ContainerPort: 8501, HostPort: 8501},
+			{Name: "public", ContainerPort: 9000, HostIP: "0.0.0.0", HostPort: 9000},
+		},
+		Env:     map[string]string{"B": "2", "A": "1"},
+		GPUs:    "all",
+		CPUs:    1.5,
+		Memory:  2 << 30,
+		ShmSize: 1 << 30,
+	}
+	opts, err := containerConfig(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Name != "envd-mnist" || opts.Config.Labels[LabelName] != "mnist" {
+		t.Errorf("name %q labels %v", opts.Name, opts.Config.Labels)
+	}
+	if strings.Join(opts.Config.Env, " ") != "A=1 B=2" {
+		t.Errorf("env %v", opts.Config.Env)
+	}
+	h := opts.HostConfig
+	if strings.Join(h.Binds, " ") != "/home/me/mnist:/home/envd/mnist /var/lib/envd/mnist:/run/envd:ro" {
+		t.Errorf("binds %v", h.Binds)
+	}
+	ssh := h.PortBindings[network.MustParsePort("2222/tcp")]
+	if len(ssh) != 1 || ssh[0].HostIP.String() != "127.0.0.1" || ssh[0].HostPort != "" {
+		t.Errorf("ssh binding %+v: want loopback and a port Docker picks", ssh)
+	}
+	if b := h.PortBindings[network.MustParsePort("8501/tcp")]; len(b) != 1 || b[0].HostPort != "8501" || b[0].HostIP.String() != "127.0.0.1" {
+		t.Errorf("streamlit binding %+v", b)
+	}
+	if b := h.PortBindings[network.MustParsePort("9000/tcp")]; b[0].HostIP.String() != "0.0.0.0" {
+		t.Errorf("listen_addr not honoured: %+v", b)
+	}
+	if h.NanoCPUs != 1_500_000_000 || h.Memory != 2<<30 || h.ShmSize != 1<<30 {
+		t.Errorf("resources cpus %d mem %d shm %d", h.NanoCPUs, h.Memory, h.ShmSize)
+	}
+	if len(h.DeviceRequests) != 1 || h.DeviceRequests[0].Driver != "nvidia" || h.DeviceRequests[0].Count != -1 || h.DeviceRequests[0].Capabilities[0][0] != "gpu" {
+		t.Errorf("device requests %+v", h.DeviceRequests)
+	}
+}
+
+func TestContainerConfigGPUs(t *testing.T) {
+	tests := []struct {
+		gpus  string
+		count int // 0 = no request
+		err   string
+	}{
+		{"", 0, ""},
+		{"all", -1, ""},
+		{"2", 2, ""},
+		{"0", 0, "give a number of GPUs or all"},
+		{"many", 0, "give a number of GPUs or all"},
+	}
+	for _, tt := range tests {
+		opts, err := containerConfig(Spec{Name: "x", Image: "x", GPUs: tt.gpus})
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("gpus %q: err %v, want %q", tt.gpus, err, tt.err)
+			}
+			continue
+		}
+		reqs := opts.HostConfig.DeviceRequests
+		switch {
+		case tt.count == 0 && len(reqs) != 0:
+			t.Errorf("gpus %q: unexpected request %+v", tt.gpus, reqs)
+		case tt.count != 0 && (len(reqs) != 1 || reqs[0].Count != tt.count):
+			t.Errorf("gpus %q: requests %+v, want count %d", tt.gpus, reqs, tt.count)
+		}
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	s := Spec{Ports: []Port{{ContainerPort: 8501, HostPort: 8501}}}
+	err := startError(errString("driver failed programming external connectivity: Bind for 127.0.0.1:8501 failed: port is already allocated"), s)
+	if pe, ok := err.(*PortInUseError); !ok || pe.Addr != "127.0.0.1:8501" {
+		t.Errorf("got %v", err)
+	}
+	err = startError(errString(`could not select device driver "nvidia" with capabilities: [[gpu]]`), s)
+	if _, ok := err.(*NoGPURuntimeError); !ok || !strings.Contains(err.Error(), "--no-gpu") {
+		t.Errorf("got %v", err)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
