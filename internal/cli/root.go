@@ -91,6 +91,7 @@ func newRoot(s streams) *cobra.Command {
 		newLogsCmd(s),
 		newImagesCmd(s),
 	)
+	addLanguageCommands(root, s)
 	return root
 }
 

@@ -145,7 +145,7 @@ func (c *compiler) graph() llb.State {
 	if c.env.Base.Dev {
 		st = c.devUser(st)
 	}
-	return c.steps(st)
+	return c.steps(c.languageSteps(st))
 }
 
 // base is the image with its config's env, so build steps see the same PATH
