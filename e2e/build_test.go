@@ -114,6 +114,16 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 	if added.Skipped || added.Cached == 0 {
 		t.Errorf("adding a package: %+v, want a build reusing cached steps", added)
 	}
+	// Only delta's own layer is installed; alpha, beta and gamma stay cached.
+	var installs []string
+	for _, step := range added.Ran {
+		if strings.HasPrefix(step, "python packages: install") {
+			installs = append(installs, step)
+		}
+	}
+	if len(installs) != 1 || !strings.Contains(installs[0], "delta 4.0") {
+		t.Errorf("adding delta ran these install steps: %q; want delta's alone", installs)
+	}
 	if n := srv.Downloads("delta-4.0-py3-none-any.whl"); n != 1 {
 		t.Errorf("delta downloaded %d times, want 1", n)
 	}

@@ -157,10 +157,11 @@ func mustEnvd(t *testing.T, dir string, args ...string) result {
 
 // buildMeta is envd build's --metadata-file.
 type buildMeta struct {
-	Image   string `json:"image"`
-	Cached  int    `json:"steps_cached"`
-	Steps   int    `json:"steps"`
-	Skipped bool   `json:"skipped"`
+	Image   string   `json:"image"`
+	Cached  int      `json:"steps_cached"`
+	Steps   int      `json:"steps"`
+	Ran     []string `json:"steps_run"`
+	Skipped bool     `json:"skipped"`
 }
 
 // build runs envd build in dir and returns its metadata.

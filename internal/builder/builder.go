@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
@@ -23,8 +24,9 @@ import (
 	"envd.dev/envd/internal/compile"
 )
 
-// CompileFunc compiles the graph once the base image's config is known.
-type CompileFunc func(base *ocispecs.Image, baseDigest string) (*compile.Result, error)
+// CompileFunc compiles the graph once the base image's config is known. It
+// may solve preliminary graphs with read (e.g. to resolve Python packages).
+type CompileFunc func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error)
 
 // LoadFunc consumes the docker exporter's tar stream, e.g. `docker load`.
 type LoadFunc func(ctx context.Context, r io.Reader) error
@@ -91,7 +93,18 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 		if err := json.Unmarshal(raw, &base); err != nil {
 			return nil, fmt.Errorf("base image %s: bad config: %w", req.BaseImage, err)
 		}
-		res, err := req.Compile(&base, dgst.String())
+		read := func(ctx context.Context, def *llb.Definition, path string) ([]byte, error) {
+			r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true})
+			if err != nil {
+				return nil, err
+			}
+			ref, err := r.SingleRef()
+			if err != nil {
+				return nil, err
+			}
+			return ref.ReadFile(ctx, gateway.ReadRequest{Filename: path})
+		}
+		res, err := req.Compile(ctx, &base, dgst.String(), read)
 		if err != nil {
 			return nil, err
 		}

@@ -194,14 +194,15 @@ func progressMode(m string) (progressui.DisplayMode, error) {
 
 // buildResult is what a build reports (and writes to --metadata-file).
 type buildResult struct {
-	Image   string  `json:"image"`
-	Output  string  `json:"output"`
-	Digest  string  `json:"digest,omitempty"`
-	Size    int64   `json:"size,omitempty"`
-	Seconds float64 `json:"seconds"`
-	Cached  int     `json:"steps_cached"`
-	Steps   int     `json:"steps"`
-	Skipped bool    `json:"skipped"`
+	Image   string   `json:"image"`
+	Output  string   `json:"output"`
+	Digest  string   `json:"digest,omitempty"`
+	Size    int64    `json:"size,omitempty"`
+	Seconds float64  `json:"seconds"`
+	Cached  int      `json:"steps_cached"`
+	Steps   int      `json:"steps"`
+	Ran     []string `json:"steps_run,omitempty"` // names of the steps not taken from the cache
+	Skipped bool     `json:"skipped"`
 }
 
 func runBuild(ctx context.Context, s streams, o *buildOptions) error {
@@ -267,11 +268,11 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		Export:     p.export,
 		Status:     status,
 		Secrets:    secrets,
-		Compile: func(base *ocispecs.Image, baseDigest string) (*compile.Result, error) {
-			r, err := compile.Compile(ctx, p.env, compile.Options{
+		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error) {
+			r, err := compile.Build(ctx, p.env, compile.Options{
 				Project: p.project, EnvdVersion: Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
 				CABundle: secrets != nil,
-			})
+			}, read)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))
 			}
@@ -293,6 +294,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		return nil, explainBuildError(ctx, err, tr, p)
 	}
 	res.Cached, res.Steps = tr.counts()
+	res.Ran = tr.ran()
 	res.Digest = out.Digest
 	if dk != nil {
 		if img, err := dk.InspectImage(ctx, p.tag); err == nil {

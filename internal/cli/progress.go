@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +93,21 @@ func (t *tracker) counts() (cached, total int) {
 		}
 	}
 	return cached, total
+}
+
+// ran returns the names of the graph's steps that ran rather than coming
+// from the cache, sorted.
+func (t *tracker) ran() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := []string{}
+	for d, v := range t.vertices {
+		if (t.steps == nil || t.steps[d]) && v.Completed != nil && !v.Cached {
+			names = append(names, v.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // failure is a step that failed, with the end of its output.

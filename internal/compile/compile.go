@@ -60,6 +60,11 @@ type Options struct {
 	BaseDigest string
 	// BuildKey is recorded as a label so an unchanged build can be skipped.
 	BuildKey string
+	// Lock lists the resolved Python distributions, one layer each; nil
+	// installs the whole set in one pip run (see Build).
+	Lock []Distribution
+	// MaxPackageLayers overrides DefaultMaxPackageLayers.
+	MaxPackageLayers int
 	// CABundle mounts the session secret CABundleSecret into every step
 	// that downloads, for networks that intercept TLS with their own CA.
 	// It is never written into the image.
@@ -124,9 +129,7 @@ func (c *compiler) graph() llb.State {
 		branches = append(branches, c.apt(root, pkgs, "system packages", pos))
 	}
 	if c.env.Python != nil {
-		if pip, ok := c.pythonPackages(root); ok {
-			branches = append(branches, pip)
-		}
+		branches = append(branches, c.pythonPackages(root)...)
 	}
 	st := root
 	switch {
@@ -219,15 +222,21 @@ func (c *compiler) aptListsID() string {
 	return aptListsPrefix + shortHash(strings.SplitN(c.env.Base.Image, "@", 2)[0])
 }
 
-// shellJoin quotes each word for sh. Names were validated already; quoting
-// makes sure no name can ever be read as shell syntax.
+// shellJoin quotes each word for sh that needs it. Names were validated
+// already; quoting makes sure no name can ever be read as shell syntax.
 func shellJoin(words []string) string {
 	q := make([]string, len(words))
 	for i, w := range words {
-		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		if w != "" && strings.Trim(w, safeShellChars) == "" {
+			q[i] = w
+		} else {
+			q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
 	}
 	return strings.Join(q, " ")
 }
+
+const safeShellChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+,"
 
 func named(name string) llb.ConstraintsOpt { return llb.WithCustomName(name) }
 

@@ -99,10 +99,6 @@ getent passwd %[2]s >/dev/null || useradd -m -d %[3]s -u %[1]d -g %[1]d -s %[4]s
 usermod -s %[4]s %[2]s
 echo '%[2]s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/envd && chmod 0440 /etc/sudoers.d/envd
 `, DevUID, DevUser, DevHome, c.shellPath())
-	if c.env.Python != nil {
-		// The user installs packages into the venv without sudo.
-		fmt.Fprintf(&script, "chown -R %d:%d %s\n", DevUID, DevUID, VenvDir)
-	}
 	// Login shells (ssh, VS Code) run /etc/profile, which resets PATH.
 	fmt.Fprintf(&script, "echo %s > /etc/profile.d/00-envd-path.sh\n", shellJoin([]string{"export PATH=" + shellJoin([]string{c.path()})}))
 	script.WriteString(promptScript)

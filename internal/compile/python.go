@@ -25,8 +25,12 @@ func (c *compiler) pythonRuntime(prep llb.State) llb.State {
 	distro := ir.DistroPython(c.env.Base.Image)
 	if py.Version == "" || py.Version == distro || (distro != "" && strings.HasPrefix(py.Version, distro+".")) {
 		st := c.apt(prep, []string{"python3", "python3-venv"}, "python runtime", py.Pos)
+		script := "python3 -m venv " + VenvDir
+		if c.env.Base.Dev {
+			script += fmt.Sprintf(" && chown -R %d:%d %s", DevUID, DevUID, VenvDir)
+		}
 		return st.Run(
-			llb.Args([]string{"python3", "-m", "venv", VenvDir}),
+			llb.Args([]string{"/bin/sh", "-c", script}),
 			named("python runtime: create venv "+VenvDir),
 		).Root()
 	}
@@ -38,8 +42,12 @@ func (c *compiler) pythonRuntime(prep llb.State) llb.State {
 		c.pipCache(),
 		named("python runtime: install uv"),
 	)...).Root()
+	own := ""
+	if c.env.Base.Dev {
+		own = fmt.Sprintf(" && chown -R %d:%d %s", DevUID, DevUID, VenvDir)
+	}
 	return st.Run(append(c.trust(),
-		llb.Args([]string{"/bin/sh", "-c", fmt.Sprintf("%[1]s/bin/uv python install %[2]s && %[1]s/bin/uv venv --seed --python %[2]s %[3]s", uvToolDir, py.Version, VenvDir)}),
+		llb.Args([]string{"/bin/sh", "-c", fmt.Sprintf("%[1]s/bin/uv python install %[2]s && %[1]s/bin/uv venv --seed --python %[2]s %[3]s%[4]s", uvToolDir, py.Version, VenvDir, own)}),
 		llb.AddEnv("UV_PYTHON_INSTALL_DIR", uvPythonDir),
 		llb.AddEnv("UV_CACHE_DIR", "/root/.cache/uv"),
 		llb.AddMount("/root/.cache/uv", llb.Scratch(), llb.AsPersistentCacheDir(uvCacheID, llb.CacheMountShared)),
@@ -51,28 +59,33 @@ func (c *compiler) pipCache() llb.RunOption {
 	return llb.AddMount(pipCacheTarget, llb.Scratch(), llb.AsPersistentCacheDir(PipCacheID, llb.CacheMountShared))
 }
 
-// pythonPackages installs names, requirements files and local wheels in one
-// pip run, so pip resolves them together as one consistent set.
-func (c *compiler) pythonPackages(runtime llb.State) (llb.State, bool) {
+// pipSet is what the user asked pip for: names, requirements files and
+// local wheels, with the mounts that make the files visible to a step.
+type pipSet struct {
+	args   []string // pip install arguments naming the set
+	mounts []llb.RunOption
+	what   []string // for step names
+	pos    ir.Pos
+}
+
+// pipSet collects the environment's Python packages; false when there are none.
+func (c *compiler) pipSet() (pipSet, bool) {
 	env := c.env
+	var set pipSet
 	names := env.PythonNames()
 	if env.Jupyter != nil {
 		names = dedupSorted(append(names, "jupyterlab"))
 	}
 	if len(names) == 0 && len(env.Requirements) == 0 && len(env.LocalWheels) == 0 {
-		return llb.State{}, false
+		return set, false
 	}
-	args := append([]string{VenvDir + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check"}, c.pipIndexArgs()...)
-	opts := append(c.trust(), c.pipCache())
-	var what []string
-	var pos ir.Pos
 	if len(names) > 0 {
-		args = append(args, names...)
-		what = append(what, names...)
+		set.args = append(set.args, names...)
+		set.what = append(set.what, names...)
 		if len(env.PythonPackages) > 0 {
-			pos = env.PythonPackages[0].Pos
+			set.pos = env.PythonPackages[0].Pos
 		} else {
-			pos = env.Jupyter.Pos
+			set.pos = env.Jupyter.Pos
 		}
 	}
 	// Each file is mounted from the build context on its own, so only a
@@ -80,30 +93,93 @@ func (c *compiler) pythonPackages(runtime llb.State) (llb.State, bool) {
 	for i, f := range env.Requirements {
 		dir := fmt.Sprintf("%s/requirements%d", mountDir, i)
 		p := path.Clean(f.Path)
-		opts = append(opts, llb.AddMount(dir, c.context([]string{p}), llb.Readonly))
-		args = append(args, "-r", dir+"/"+p)
-		what = append(what, "-r "+p)
-		if pos.File == "" {
-			pos = f.Pos
+		set.mounts = append(set.mounts, llb.AddMount(dir, c.context([]string{p}), llb.Readonly))
+		set.args = append(set.args, "-r", dir+"/"+p)
+		set.what = append(set.what, "-r "+p)
+		if set.pos.File == "" {
+			set.pos = f.Pos
 		}
 	}
 	if len(env.LocalWheels) > 0 {
-		var paths []string
+		set.mounts = append(set.mounts, c.wheelsMount())
 		for _, f := range env.LocalWheels {
-			paths = append(paths, path.Clean(f.Path))
+			p := path.Clean(f.Path)
+			set.args = append(set.args, wheelsDir+"/"+p)
+			set.what = append(set.what, p)
 		}
-		dir := mountDir + "/wheels"
-		opts = append(opts, llb.AddMount(dir, c.context(paths), llb.Readonly))
-		for _, p := range paths {
-			args = append(args, dir+"/"+p)
-			what = append(what, p)
-		}
-		if pos.File == "" {
-			pos = env.LocalWheels[0].Pos
+		if set.pos.File == "" {
+			set.pos = env.LocalWheels[0].Pos
 		}
 	}
-	opts = append(opts, llb.Args(args), named(fmt.Sprintf("python packages: pip install %s%s", strings.Join(what, " "), at(pos))))
-	return runtime.Run(opts...).Root(), true
+	return set, true
+}
+
+const wheelsDir = mountDir + "/wheels"
+
+// wheelsMount makes the local wheels visible at wheelsDir.
+func (c *compiler) wheelsMount() llb.RunOption {
+	var paths []string
+	for _, f := range c.env.LocalWheels {
+		paths = append(paths, path.Clean(f.Path))
+	}
+	return llb.AddMount(wheelsDir, c.context(paths), llb.Readonly)
+}
+
+// pipCommand is `python -m pip install` with the index flags.
+func (c *compiler) pipCommand(extra ...string) []string {
+	args := []string{VenvDir + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check"}
+	args = append(args, c.pipIndexArgs()...)
+	return append(args, extra...)
+}
+
+// ownVenv hands what a step installed to the dev user, who then installs
+// packages without sudo. Only files not yet theirs are touched, so the
+// step's layer holds nothing but its own files.
+func (c *compiler) ownVenv() string {
+	if !c.env.Base.Dev {
+		return ""
+	}
+	return fmt.Sprintf(" && find %s ! -user %d -exec chown -h %d:%d {} +", VenvDir, DevUID, DevUID, DevUID)
+}
+
+// pythonPackages returns the branches that install the Python packages on
+// top of the runtime: one per resolved distribution when the set was
+// resolved (so adding a package installs that package alone), else one
+// pip run for the whole set.
+func (c *compiler) pythonPackages(runtime llb.State) []llb.State {
+	set, ok := c.pipSet()
+	if !ok {
+		return nil
+	}
+	if c.opts.Lock == nil {
+		script := shellJoin(c.pipCommand(set.args...)) + c.ownVenv()
+		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
+			named(fmt.Sprintf("python packages: pip install %s%s", strings.Join(set.what, " "), at(set.pos))))
+		return []llb.State{runtime.Run(append(opts, set.mounts...)...).Root()}
+	}
+	var branches []llb.State
+	for _, group := range groupDistributions(c.opts.Lock, c.maxPackageLayers()) {
+		var urls, names []string
+		for _, d := range group {
+			urls = append(urls, d.installArg())
+			names = append(names, d.Name+" "+d.Version)
+		}
+		script := shellJoin(c.pipCommand(append([]string{"--no-deps"}, urls...)...)) + c.ownVenv()
+		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
+			named(fmt.Sprintf("python packages: install %s%s", strings.Join(names, ", "), at(set.pos))))
+		if len(c.env.LocalWheels) > 0 {
+			opts = append(opts, c.wheelsMount())
+		}
+		branches = append(branches, runtime.Run(opts...).Root())
+	}
+	return branches
+}
+
+func (c *compiler) maxPackageLayers() int {
+	if c.opts.MaxPackageLayers > 0 {
+		return c.opts.MaxPackageLayers
+	}
+	return DefaultMaxPackageLayers
 }
 
 // pipIndexArgs turns config.pip_index into pip flags.

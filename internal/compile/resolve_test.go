@@ -1,0 +1,190 @@
+package compile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/solver/pb"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// report writes a pip installation report for the given name=version pairs,
+// served from a test index.
+func report(t *testing.T, pkgs ...string) []byte {
+	t.Helper()
+	type item struct {
+		DownloadInfo map[string]any    `json:"download_info"`
+		Metadata     map[string]string `json:"metadata"`
+	}
+	var items []item
+	for _, p := range pkgs {
+		name, version, _ := strings.Cut(p, "=")
+		items = append(items, item{
+			DownloadInfo: map[string]any{
+				"url":          fmt.Sprintf("http://127.0.0.1:9/files/%s-%s-py3-none-any.whl", name, version),
+				"archive_info": map[string]any{"hash": "sha256=" + strings.Repeat("a", 64), "hashes": map[string]string{"sha256": strings.Repeat("a", 64)}},
+			},
+			Metadata: map[string]string{"name": name, "version": version},
+		})
+	}
+	data, err := json.Marshal(map[string]any{"version": "1", "install": items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestParseReport(t *testing.T) {
+	data := []byte(`{"version":"1","install":[
+	 {"download_info":{"url":"https://files.example/six-1.16.0-py2.py3-none-any.whl","archive_info":{"hashes":{"sha256":"abc"}}},"metadata":{"name":"six","version":"1.16.0"}},
+	 {"download_info":{"url":"file:///tmp/envd/wheels/dist/mine-0.1-py3-none-any.whl","archive_info":{"hash":"sha256=def"}},"metadata":{"name":"Mine","version":"0.1"}},
+	 {"download_info":{"url":"https://git.example/lib.git","vcs_info":{"vcs":"git","commit_id":"0123abc"}},"metadata":{"name":"lib","version":"2.0"}}]}`)
+	dists, err := ParseReport(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"lib git+https://git.example/lib.git@0123abc",
+		"Mine file:///tmp/envd/wheels/dist/mine-0.1-py3-none-any.whl#sha256=def",
+		"six https://files.example/six-1.16.0-py2.py3-none-any.whl#sha256=abc",
+	}
+	for i, d := range dists {
+		if got := d.Name + " " + d.installArg(); got != want[i] {
+			t.Errorf("dist %d = %q, want %q", i, got, want[i])
+		}
+	}
+	if _, err := ParseReport([]byte(`{"install":[{"metadata":{"name":"x"}}]}`)); err == nil {
+		t.Error("a distribution without URL was accepted")
+	}
+	if _, err := ParseReport([]byte(`not json`)); err == nil {
+		t.Error("garbage was accepted")
+	}
+}
+
+func TestGroupDistributions(t *testing.T) {
+	var dists []Distribution
+	for i := 0; i < 10; i++ {
+		dists = append(dists, Distribution{Name: fmt.Sprintf("pkg%d", i)})
+	}
+	if g := groupDistributions(dists, 48); len(g) != 10 {
+		t.Errorf("10 dists under the cap: %d groups, want 10", len(g))
+	}
+	before := groupDistributions(dists, 4)
+	after := groupDistributions(append(dists, Distribution{Name: "newcomer"}), 4)
+	changed := 0
+	key := func(g []Distribution) string {
+		var n []string
+		for _, d := range g {
+			n = append(n, d.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	seen := map[string]bool{}
+	for _, g := range before {
+		seen[key(g)] = true
+	}
+	for _, g := range after {
+		if !seen[key(g)] {
+			changed++
+		}
+	}
+	if len(after) > 4 || changed != 1 {
+		t.Errorf("over the cap: %d groups, %d changed by adding one; want ≤4 and 1", len(after), changed)
+	}
+}
+
+// build compiles env in two passes with a fake builder that answers the
+// resolve step with the given report.
+func buildWithReport(t *testing.T, rep []byte) (*graph, *llb.Definition) {
+	t.Helper()
+	var resolveDef *llb.Definition
+	read := func(ctx context.Context, def *llb.Definition, path string) ([]byte, error) {
+		if path != ReportFile {
+			t.Fatalf("read %q", path)
+		}
+		resolveDef = def
+		return rep, nil
+	}
+	env := pythonEnv()
+	res, err := Build(context.Background(), env, Options{Project: "demo"}, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &graph{ops: map[digest.Digest]*pb.Op{}}
+	for _, dt := range res.Def.Def {
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err != nil {
+			t.Fatal(err)
+		}
+		g.ops[digest.FromBytes(dt)] = &op
+		g.list = append(g.list, &op)
+	}
+	return g, resolveDef
+}
+
+func installOps(g *graph) map[string]digest.Digest {
+	m := map[string]digest.Digest{}
+	for d, op := range g.ops {
+		if e := op.GetExec(); e != nil && strings.Contains(strings.Join(e.Meta.Args, " "), "--no-deps") {
+			m[strings.Join(e.Meta.Args, " ")] = d
+		}
+	}
+	return m
+}
+
+// TestOneLayerPerDistribution: after resolving, each distribution installs
+// in its own step from its exact file; adding one adds one step and leaves
+// every other step (and so its cache) as it was.
+func TestOneLayerPerDistribution(t *testing.T) {
+	g, resolveDef := buildWithReport(t, report(t, "numpy=1.26.4", "six=1.16.0", "gamma=3"))
+	first := installOps(g)
+	if len(first) != 3 {
+		t.Fatalf("install steps = %d, want one per distribution (3)", len(first))
+	}
+	for args := range first {
+		if !strings.Contains(args, "--no-deps 'http://127.0.0.1:9/files/") || !strings.Contains(args, "#sha256=") {
+			t.Errorf("install step does not name its exact file: %s", args)
+		}
+	}
+	var merge *pb.MergeOp
+	for _, op := range g.list {
+		if m := op.GetMerge(); m != nil {
+			merge = m
+		}
+	}
+	if merge == nil || len(merge.Inputs) != 1+1+3 {
+		t.Errorf("merge = %+v, want runtime + system + 3 package layers", merge)
+	}
+
+	// The resolve step: a dry run whose report lands in its own mount.
+	var resolve *pb.ExecOp
+	for _, dt := range resolveDef.Def {
+		var op pb.Op
+		op.UnmarshalVT(dt)
+		if e := op.GetExec(); e != nil && strings.Contains(strings.Join(e.Meta.Args, " "), "--dry-run") {
+			resolve = e
+		}
+	}
+	if resolve == nil || !strings.Contains(strings.Join(resolve.Meta.Args, " "), "--report "+reportDir+"/"+ReportFile) {
+		t.Fatalf("no resolve step writing the report: %+v", resolve)
+	}
+	if m := cacheMounts(resolve)[pipCacheTarget]; m == nil || m.ID != PipCacheID {
+		t.Error("the resolve step does not share the pip cache")
+	}
+
+	g2, _ := buildWithReport(t, report(t, "numpy=1.26.4", "six=1.16.0", "gamma=3", "delta=4"))
+	second := installOps(g2)
+	added := 0
+	for args, d := range second {
+		if first[args] != d {
+			added++
+		}
+	}
+	if len(second) != 4 || added != 1 {
+		t.Errorf("adding a package: %d steps, %d new; want 4 and 1", len(second), added)
+	}
+}
