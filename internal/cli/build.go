@@ -39,6 +39,7 @@ type buildOptions struct {
 	force        bool
 	metadataFile string
 	caBundle     string
+	loadVia      string
 }
 
 func newBuildCmd(s streams) *cobra.Command {
@@ -65,6 +66,7 @@ func addBuildFlags(c *cobra.Command, o *buildOptions) {
 	f.StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder, e.g. http://127.0.0.1:5000 (kept for later builds)")
 	f.BoolVar(&o.force, "force", false, "build even when nothing changed since the last build")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	f.StringVar(&o.loadVia, "load-via", "auto", "how the image reaches Docker: registry (only the layers Docker lacks, through a registry envd runs on 127.0.0.1), tarball (docker load), or auto (registry when the builder runs on this machine)")
 	f.StringVar(&o.caBundle, "ca-bundle", defaultCABundle(), "CA certificates that downloads in build steps trust, for networks that intercept TLS (default: $ENVD_CA_BUNDLE, $PIP_CERT or $SSL_CERT_FILE when set); never stored in the image")
 }
 
@@ -248,11 +250,23 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		}
 	}
 
-	bk, err := connectBuilder(ctx, s, o.mirror)
+	bk, local, err := connectBuilder(ctx, s, o.mirror)
 	if err != nil {
 		return nil, err
 	}
 	defer bk.Close()
+
+	export := p.export
+	var hand *handoverPlan
+	if dk != nil {
+		if hand, err = planHandover(o.loadVia, local, p.tag); err != nil {
+			return nil, err
+		}
+		if hand != nil {
+			defer hand.reg.Close()
+			export = hand.export
+		}
+	}
 
 	mode, _ := progressMode(o.progress)
 	display, err := progressui.NewDisplay(s.err, mode)
@@ -265,7 +279,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		BaseImage:  p.env.Base.Image,
 		ContextDir: p.dir,
 		AgentDir:   p.agentDir,
-		Export:     p.export,
+		Export:     export,
 		Status:     status,
 		Secrets:    secrets,
 		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error) {
@@ -292,6 +306,11 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	eg.Go(func() error { return tr.run(egctx, status, display) })
 	if err := eg.Wait(); err != nil {
 		return nil, explainBuildError(ctx, err, tr, p)
+	}
+	if hand != nil {
+		if err := hand.finish(ctx, dk, p.tag); err != nil {
+			return nil, err
+		}
 	}
 	res.Cached, res.Steps = tr.counts()
 	res.Ran = tr.ran()

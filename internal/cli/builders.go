@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/moby/buildkit/client"
@@ -36,24 +37,26 @@ func contextStore() (*builderctx.Store, error) {
 }
 
 // connectBuilder connects to the current context's builder, starting the
-// managed one when that is the current context.
-func connectBuilder(ctx context.Context, s streams, mirror string) (*client.Client, error) {
+// managed one when that is the current context. local reports whether the
+// builder shares this machine's network (it can reach 127.0.0.1).
+func connectBuilder(ctx context.Context, s streams, mirror string) (c *client.Client, local bool, err error) {
 	store, err := contextStore()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	cur, err := store.Current()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if mirror != "" && !cur.IsManaged() {
-		return nil, usageError{fmt.Errorf("--registry-mirror configures the managed builder, but the current context %q uses %s; configure the mirror on that builder", cur.Name, cur.Builder)}
+		return nil, false, usageError{fmt.Errorf("--registry-mirror configures the managed builder, but the current context %q uses %s; configure the mirror on that builder", cur.Name, cur.Builder)}
 	}
 	o, err := managedOptions(ctx, s, mirror)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return builderctx.Connect(ctx, cur, o)
+	c, err = builderctx.Connect(ctx, cur, o)
+	return c, cur.IsManaged() || strings.HasPrefix(cur.Builder, "unix://"), err
 }
 
 type bootstrapOptions struct {

@@ -148,3 +148,19 @@ func (c *Client) ListImages(ctx context.Context, label string, dangling bool) ([
 	}
 	return out, nil
 }
+
+// PullAs pulls ref and tags it as name, then drops the ref's own tag, so
+// only name remains. Docker fetches only the layers it does not have.
+func (c *Client) PullAs(ctx context.Context, ref, name string) error {
+	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	if err := resp.Wait(ctx); err != nil {
+		return err
+	}
+	if _, err := c.api.ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: name}); err != nil {
+		return err
+	}
+	return c.RemoveImage(ctx, ref)
+}

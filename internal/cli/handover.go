@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+
+	"envd.dev/envd/internal/builder"
+	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/handover"
+	"envd.dev/envd/internal/xdg"
+)
+
+// handoverPlan moves the image into Docker through envd's own registry.
+type handoverPlan struct {
+	reg    *handover.Registry
+	repo   string
+	ref    string // repo:tag in the registry
+	export builder.Export
+}
+
+// planHandover picks how the image reaches Docker. The registry needs a
+// builder on this machine (it pushes to 127.0.0.1); nil means tarball.
+func planHandover(via string, localBuilder bool, tag string) (*handoverPlan, error) {
+	switch via {
+	case "tarball":
+		return nil, nil
+	case "auto":
+		if !localBuilder {
+			return nil, nil
+		}
+	case "registry":
+		if !localBuilder {
+			return nil, usageError{fmt.Errorf("--load-via registry needs a builder on this machine; the current context's builder cannot reach 127.0.0.1")}
+		}
+	default:
+		return nil, usageError{fmt.Errorf("--load-via %q: use auto, registry or tarball", via)}
+	}
+	reg, err := handover.Start(filepath.Join(xdg.CacheDir(), "handover"))
+	if err != nil {
+		return nil, fmt.Errorf("starting the hand-over registry: %w", err)
+	}
+	sum := sha256.Sum256([]byte(tag))
+	h := &handoverPlan{reg: reg, repo: "envd/" + hex.EncodeToString(sum[:8])}
+	h.ref = reg.Host() + "/" + h.repo + ":latest"
+	h.export = builder.Export{Type: builder.ExportImage, Name: h.ref, Push: true, Attrs: map[string]string{
+		"registry.insecure": "true",
+		// A local hand-over: gzip would only burn CPU on both ends.
+		"compression":    "uncompressed",
+		"oci-mediatypes": "true",
+	}}
+	return h, nil
+}
+
+// finish pulls the pushed image into Docker under tag, and lets the
+// registry forget the blobs no image needs any more.
+func (h *handoverPlan) finish(ctx context.Context, dk *docker.Client, tag string) error {
+	if err := dk.PullAs(ctx, h.ref, tag); err != nil {
+		return fmt.Errorf("loading the image into Docker from %s: %w\n  hint: --load-via tarball avoids the registry", h.ref, err)
+	}
+	return h.reg.Keep(tag, h.repo, "latest")
+}
