@@ -314,6 +314,12 @@ func TestUpFailuresLeaveNothing(t *testing.T) {
 			want: []string{"no-such-server", "not found"},
 		},
 		{
+			name: "e2e-gpu",
+			file: "def build():\n    base(os=\"debian12\", language=\"python3\")\n",
+			args: []string{"--gpus", "all"},
+			want: []string{"asks for GPUs, but Docker has no NVIDIA runtime", "--no-gpu"},
+		},
+		{
 			name: "e2e-timeout",
 			file: "def build():\n    base(os=\"debian12\", language=\"python3\")\n",
 			args: []string{"--timeout", "1ms"},
@@ -358,5 +364,40 @@ func TestUpNameTaken(t *testing.T) {
 	}
 	if out, err := dockerCmd(t, "inspect", "-f", "{{.Config.Image}}", "envd-e2e-taken"); err != nil || strings.TrimSpace(out) != "debian:bookworm" {
 		t.Errorf("the foreign container was changed: %v %s", err, out)
+	}
+}
+
+// TestJupyter: config.jupyter() serves JupyterLab (from PyPI) on a loopback
+// port, with a token: the URL envd prints works, the API without it is 403.
+func TestJupyter(t *testing.T) {
+	requireE2E(t)
+	dir := project(t, "e2e-jupyter", map[string]string{"build.envd": `def build():
+    base(os="debian12", language="python3")
+    config.jupyter()
+`})
+	t.Cleanup(func() { envd(t, dir, "destroy") })
+	r := mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	var lab string
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "jupyter" {
+			lab = f[1]
+		}
+	}
+	base, token, ok := strings.Cut(lab, "/lab?token=")
+	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") || len(token) < 32 {
+		t.Fatalf("up printed no loopback Jupyter URL with a token:\n%s", r.stdout)
+	}
+	eventually(t, 90*time.Second, "jupyter answers with the token", func() error {
+		code, body, err := httpGet(base + "/api/status?token=" + token)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("status %d: %.200s", code, body)
+		}
+		return err
+	})
+	if code, _, err := httpGet(base + "/api/status"); err != nil || code != 403 {
+		t.Errorf("without the token: status %d, %v; want 403", code, err)
+	}
+	if code, _, err := httpGet(base + "/api/status?token=wrong"); err != nil || code != 403 {
+		t.Errorf("with a wrong token: status %d, %v; want 403", code, err)
 	}
 }

@@ -67,18 +67,25 @@ func addBuildFlags(c *cobra.Command, o *buildOptions) {
 	f.BoolVar(&o.force, "force", false, "build even when nothing changed since the last build")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
 	f.StringVar(&o.loadVia, "load-via", "auto", "how the image reaches Docker: registry (only the layers Docker lacks, through a registry envd runs on 127.0.0.1), tarball (docker load), or auto (registry when the builder runs on this machine)")
-	f.StringVar(&o.caBundle, "ca-bundle", defaultCABundle(), "CA certificates that downloads in build steps trust, for networks that intercept TLS (default: $ENVD_CA_BUNDLE, $PIP_CERT or $SSL_CERT_FILE when set); never stored in the image")
+	f.StringVar(&o.caBundle, "ca-bundle", defaultCABundle(), "CA certificates that downloads in build steps trust, for networks that intercept TLS (default: $ENVD_CA_BUNDLE, $PIP_CERT or $SSL_CERT_FILE when set, else the system bundle); never stored in the image")
 }
 
-// defaultCABundle follows the trust the host's own pip and curl are given.
+// defaultCABundle follows the trust the host's own pip and curl are given:
+// the bundle they are pointed at, else the system's (which holds any CA the
+// administrator added, e.g. a proxy's).
 func defaultCABundle() string {
 	for _, k := range []string{"ENVD_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE"} {
 		if v := os.Getenv(k); v != "" {
 			return v
 		}
 	}
+	if _, err := os.Stat(systemCABundle); err == nil {
+		return systemCABundle
+	}
 	return ""
 }
+
+const systemCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
 // buildPlan is a build.envd loaded and checked, ready to build.
 type buildPlan struct {
