@@ -363,10 +363,14 @@ func agentConfig(p *buildPlan, name string) (*agent.Config, string, error) {
 			rand.Read(b)
 			token = hex.EncodeToString(b)
 		}
-		cfg.Services = append(cfg.Services, agent.Service{Name: "jupyter", Command: []string{
+		cmd := []string{
 			compile.VenvDir + "/bin/jupyter", "lab", "--ip=0.0.0.0", "--port=" + strconv.Itoa(jupyterContainerPort(env)),
 			"--no-browser", "--IdentityProvider.token=" + token, "--ServerApp.root_dir=" + projectMount(p),
-		}})
+		}
+		if cfg.User.UID == 0 {
+			cmd = append(cmd, "--allow-root") // the host user is root, and so is the environment's
+		}
+		cfg.Services = append(cfg.Services, agent.Service{Name: "jupyter", Command: cmd})
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, "", fmt.Errorf("agent config: %w", err)
