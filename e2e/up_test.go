@@ -243,6 +243,16 @@ func TestUpSSHDaemonAndDown(t *testing.T) {
 		t.Errorf("envd logs web lacks the request:\n%s", r.stdout)
 	}
 
+	// envd ssh: an interactive login shell on a PTY (script(1) gives envd a
+	// terminal), with the prompt naming the environment.
+	sh := exec.Command("script", "-qec", envdBin+" ssh "+name, "/dev/null")
+	sh.Dir = dir
+	sh.Stdin = strings.NewReader("echo answer-$((6*7))\nexit 5\n")
+	out2, err := sh.CombinedOutput()
+	if code := sh.ProcessState.ExitCode(); code != 5 || !strings.Contains(string(out2), "answer-42") || !strings.Contains(string(out2), "(envd:"+name+")") {
+		t.Errorf("envd ssh on a terminal: exit %d (%v), output:\n%s", code, err, out2)
+	}
+
 	// up again: nothing to build, already running.
 	again := mustEnvd(t, dir, "up", "--detach")
 	if !strings.Contains(again.stdout, "already running") {
