@@ -42,6 +42,8 @@ const usage = `usage: envd-agent <command> [--config FILE]
 commands:
   run      run the SSH server and the supervisor (the container's entrypoint)
   status   print the supervisor's status.json
+  vscode-extensions [--marketplace URL] --dir DIR ID...
+           install VS Code extensions (used at build time)
   version  print the version
 
 FILE defaults to $` + agent.ConfigPathEnv + `, then ` + agent.DefaultConfigPath + `.
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runAgent(args[1:], stderr)
 	case "status":
 		return runStatus(args[1:], stdout, stderr)
+	case "vscode-extensions":
+		return runVSCodeExtensions(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0

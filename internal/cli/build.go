@@ -40,6 +40,7 @@ type buildOptions struct {
 	metadataFile string
 	caBundle     string
 	loadVia      string
+	marketplace  string
 }
 
 func newBuildCmd(s streams) *cobra.Command {
@@ -66,8 +67,16 @@ func addBuildFlags(c *cobra.Command, o *buildOptions) {
 	f.StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder, e.g. http://127.0.0.1:5000 (kept for later builds)")
 	f.BoolVar(&o.force, "force", false, "build even when nothing changed since the last build")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	f.StringVar(&o.marketplace, "vscode-marketplace", defaultMarketplace(), "Open VSX-compatible URL for install.vscode_extensions (default $ENVD_VSCODE_MARKETPLACE, else Open VSX)")
 	f.StringVar(&o.loadVia, "load-via", "auto", "how the image reaches Docker: registry (only the layers Docker lacks, through a registry envd runs on 127.0.0.1), tarball (docker load), or auto (registry when the builder runs on this machine)")
 	f.StringVar(&o.caBundle, "ca-bundle", defaultCABundle(), "CA certificates that downloads in build steps trust, for networks that intercept TLS (default: $ENVD_CA_BUNDLE, $PIP_CERT or $SSL_CERT_FILE when set, else the system bundle); never stored in the image")
+}
+
+func defaultMarketplace() string {
+	if v := os.Getenv("ENVD_VSCODE_MARKETPLACE"); v != "" {
+		return v
+	}
+	return compile.DefaultVSCodeMarketplace
 }
 
 // defaultCABundle follows the trust the host's own pip and curl are given:
@@ -147,7 +156,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if p.export.IntoDocker() {
 		key, err := buildkey.Compute(buildkey.Inputs{
 			EnvdVersion: Version, Env: p.env, BuildFiles: buildFiles, ContextDir: dir,
-			Extra: []string{"project=" + p.project},
+			Extra: []string{"project=" + p.project, "vscode-marketplace=" + o.marketplace},
 		})
 		if err == nil {
 			p.buildKey = key
@@ -292,7 +301,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error) {
 			r, err := compile.Build(ctx, p.env, compile.Options{
 				Project: p.project, EnvdVersion: Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
-				CABundle: secrets != nil,
+				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace,
 			}, read)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))

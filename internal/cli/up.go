@@ -75,6 +75,7 @@ func newUpCmd(s streams) *cobra.Command {
 	f.StringVar(&o.build.progress, "progress", "auto", "build progress: auto, tty, plain, rawjson or quiet")
 	f.StringVar(&o.build.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder")
 	f.StringVar(&o.build.caBundle, "ca-bundle", defaultCABundle(), "CA certificates for downloads in build steps")
+	f.StringVar(&o.build.marketplace, "vscode-marketplace", defaultMarketplace(), "Open VSX-compatible URL for install.vscode_extensions")
 	f.StringVar(&o.build.loadVia, "load-via", "auto", "how the image reaches Docker: auto, registry or tarball (see envd build --help)")
 	f.StringVar(&o.name, "name", "", "environment name (default: the directory's name); ssh <name>.envd")
 	f.BoolVarP(&o.detach, "detach", "d", false, "start and print how to connect, without opening a shell")

@@ -63,6 +63,9 @@ type Options struct {
 	// Lock lists the resolved Python distributions, one layer each; nil
 	// installs the whole set in one pip run (see Build).
 	Lock []Distribution
+	// VSCodeMarketplace is the Open VSX-compatible URL extensions come from;
+	// "" means DefaultVSCodeMarketplace.
+	VSCodeMarketplace string
 	// MaxPackageLayers overrides DefaultMaxPackageLayers.
 	MaxPackageLayers int
 	// CABundle mounts the session secret CABundleSecret into every step
@@ -146,7 +149,7 @@ func (c *compiler) graph() llb.State {
 		st = llb.Merge(layers, named("merge independent stages"))
 	}
 	if c.env.Base.Dev {
-		st = c.devUser(st)
+		st = c.vscodeExtensions(c.devUser(st))
 	}
 	return c.steps(c.languageSteps(st))
 }

@@ -136,3 +136,33 @@ fi
 # Debian's skeleton .bashrc sets PS1 after /etc/bash.bashrc; say it again last.
 echo '[ -n "$ENVD_NAME" ] && PS1="(envd:$ENVD_NAME) \u@\h:\w\$ "' >> /home/envd/.bashrc
 `
+
+// vscodeDir is where VS Code's remote server looks for extensions.
+const vscodeDir = DevHome + "/.vscode-server"
+
+// vscodeExtensions installs install.vscode_extensions() with the agent,
+// which is in the image by now, from an Open VSX-compatible marketplace.
+func (c *compiler) vscodeExtensions(st llb.State) llb.State {
+	exts := c.env.VSCodeExtensions
+	if len(exts) == 0 {
+		return st
+	}
+	var ids []string
+	for _, e := range exts {
+		ids = append(ids, e.Name)
+	}
+	marketplace := c.opts.VSCodeMarketplace
+	if marketplace == "" {
+		marketplace = DefaultVSCodeMarketplace
+	}
+	install := append([]string{AgentPath, "vscode-extensions", "--marketplace", marketplace, "--dir", vscodeDir + "/extensions"}, ids...)
+	// root's home points at the same place, for when the host user is root.
+	script := shellJoin(install) + fmt.Sprintf(" && chown -R %d:%d %s && ln -sfn %s /root/.vscode-server", DevUID, DevUID, vscodeDir, vscodeDir)
+	return st.Run(append(c.trust(),
+		llb.Args([]string{"/bin/sh", "-c", script}),
+		named(fmt.Sprintf("vscode extensions: %s%s", strings.Join(ids, " "), at(exts[0].Pos))),
+	)...).Root()
+}
+
+// DefaultVSCodeMarketplace is Open VSX.
+const DefaultVSCodeMarketplace = "https://open-vsx.org"

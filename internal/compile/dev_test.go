@@ -70,6 +70,22 @@ func TestDevImageHasAgentUserAndShell(t *testing.T) {
 	}
 }
 
+func TestVSCodeExtensionsInstallWithTheAgent(t *testing.T) {
+	env := devEnv()
+	env.VSCodeExtensions = []ir.Package{{Name: "ms-python.python"}, {Name: "acme.rocket@1.2.3"}}
+	g, _ := compileGraph(t, env, Options{VSCodeMarketplace: "http://127.0.0.1:9/vsx"})
+	e := g.exec(t, "vscode-extensions")
+	args := strings.Join(e.Meta.Args, " ")
+	for _, want := range []string{AgentPath + " vscode-extensions --marketplace http://127.0.0.1:9/vsx --dir /home/envd/.vscode-server/extensions ms-python.python acme.rocket@1.2.3", "ln -sfn /home/envd/.vscode-server /root/.vscode-server"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("extension step %q lacks %q", args, want)
+		}
+	}
+	if !dependsOn(g, e, g.exec(t, "useradd")) {
+		t.Error("extensions install before the user exists")
+	}
+}
+
 func TestNonDevImageHasNoAgent(t *testing.T) {
 	g, res := compileGraph(t, pythonEnv(), Options{})
 	for _, op := range g.list {
