@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"envd.dev/envd/internal/atomicfile"
+
 	"envd.dev/envd/internal/xdg"
 )
 
@@ -164,27 +166,5 @@ func (s *Store) save(f *file) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(s.path, append(b, '\n'), 0o644)
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it
-// over path, so a reader (or a crash) never sees half a file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(s.path, append(b, '\n'), 0o644)
 }

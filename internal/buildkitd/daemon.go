@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"envd.dev/envd/internal/atomicfile"
+
 	"github.com/moby/buildkit/client"
 )
 
@@ -70,7 +72,7 @@ func Ensure(ctx context.Context, o Options) (string, error) {
 	if err := o.clearSocket(); err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(o.configPath(), want, 0o644); err != nil {
+	if err := atomicfile.Write(o.configPath(), want, 0o644); err != nil {
 		return "", fmt.Errorf("write %s: %w", o.configPath(), err)
 	}
 	if err := o.start(ctx, bin); err != nil {
@@ -123,7 +125,7 @@ func (o Options) start(ctx context.Context, bin string) error {
 	var waitErr error // set before exited closes
 	go func() { waitErr = cmd.Wait(); close(exited) }()
 
-	if err := writeFileAtomic(o.pidPath(), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(o.pidPath(), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		cmd.Process.Kill()
 		return fmt.Errorf("write %s: %w", o.pidPath(), err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"envd.dev/envd/internal/atomicfile"
 )
 
 // fakeDaemon sets up a state dir, a machine that passes the pre-start checks,
@@ -158,7 +160,7 @@ func TestStatusNotRunning(t *testing.T) {
 	o.Mirror = "127.0.0.1:5000"
 	os.MkdirAll(o.Dir, 0o700)
 	b, _ := renderConfig(o)
-	writeFileAtomic(o.configPath(), b, 0o644)
+	atomicfile.Write(o.configPath(), b, 0o644)
 	st, err := Status(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

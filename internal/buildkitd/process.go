@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,28 +81,6 @@ func (o Options) lock() (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", o.lockPath(), err)
 	}
 	return func() { f.Close() }, nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it
-// over path, so a reader (or a crash) never sees half a file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // logTail returns up to n last non-empty lines of the file from offset on:

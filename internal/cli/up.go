@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"envd.dev/envd/internal/atomicfile"
+
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
@@ -320,7 +322,7 @@ func writeEnvState(dir, authorizedKey string, p *buildPlan, name string) (hostPu
 	if err != nil {
 		return nil, "", err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, authKeysFile), []byte(authorizedKey+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, authKeysFile), []byte(authorizedKey+"\n"), 0o644); err != nil {
 		return nil, "", err
 	}
 	cfg, token, err := agentConfig(p, name)
@@ -331,7 +333,7 @@ func writeEnvState(dir, authorizedKey string, p *buildPlan, name string) (hostPu
 	if err != nil {
 		return nil, "", err
 	}
-	return hostPub, token, writeFileAtomic(filepath.Join(dir, agentConfFile), data, 0o644)
+	return hostPub, token, atomicfile.Write(filepath.Join(dir, agentConfFile), data, 0o644)
 }
 
 // agentConfig says what the agent runs: sshd, the init commands, the
@@ -580,27 +582,5 @@ func ensureHostKey(path string) (ssh.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pub, writeFileAtomic(path, pem, 0o600)
-}
-
-// writeFileAtomic writes through a temporary file, so a reader never sees
-// half a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return pub, atomicfile.Write(path, pem, 0o600)
 }

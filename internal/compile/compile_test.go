@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
@@ -27,8 +28,14 @@ func compileGraph(t *testing.T, env *ir.Environment, o Options) (*graph, *Result
 	if err != nil {
 		t.Fatal(err)
 	}
+	return parseGraph(t, res.Def), res
+}
+
+// parseGraph indexes a marshalled definition's ops by digest.
+func parseGraph(t *testing.T, def *llb.Definition) *graph {
+	t.Helper()
 	g := &graph{ops: map[digest.Digest]*pb.Op{}}
-	for _, dt := range res.Def.Def {
+	for _, dt := range def.Def {
 		var op pb.Op
 		if err := op.UnmarshalVT(dt); err != nil {
 			t.Fatal(err)
@@ -36,7 +43,7 @@ func compileGraph(t *testing.T, env *ir.Environment, o Options) (*graph, *Result
 		g.ops[digest.FromBytes(dt)] = &op
 		g.list = append(g.list, &op)
 	}
-	return g, res
+	return g
 }
 
 // exec returns the one exec op whose joined args contain s.

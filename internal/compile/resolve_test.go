@@ -114,16 +114,7 @@ func buildWithReport(t *testing.T, rep []byte) (*graph, *llb.Definition) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &graph{ops: map[digest.Digest]*pb.Op{}}
-	for _, dt := range res.Def.Def {
-		var op pb.Op
-		if err := op.UnmarshalVT(dt); err != nil {
-			t.Fatal(err)
-		}
-		g.ops[digest.FromBytes(dt)] = &op
-		g.list = append(g.list, &op)
-	}
-	return g, resolveDef
+	return parseGraph(t, res.Def), resolveDef
 }
 
 func installOps(g *graph) map[string]digest.Digest {
