@@ -30,17 +30,19 @@ import (
 
 // buildOptions are the raw flags of `envd build`.
 type buildOptions struct {
-	path         string
-	file         string
-	tag          string
-	output       string
-	progress     string
-	mirror       string
-	force        bool
-	metadataFile string
-	caBundle     string
-	loadVia      string
-	marketplace  string
+	path          string
+	file          string
+	tag           string
+	output        string
+	progress      string
+	mirror        string
+	force         bool
+	metadataFile  string
+	caBundle      string
+	loadVia       string
+	marketplace   string
+	updateModules bool
+	dryRun        bool
 }
 
 func newBuildCmd(s streams) *cobra.Command {
@@ -67,6 +69,8 @@ func addBuildFlags(c *cobra.Command, o *buildOptions) {
 	f.StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder, e.g. http://127.0.0.1:5000 (kept for later builds)")
 	f.BoolVar(&o.force, "force", false, "build even when nothing changed since the last build")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	f.BoolVar(&o.updateModules, "update-modules", false, "fetch every include(git=...) again and move its pin in envd.lock to the current commit of its ref")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan (steps, cache mounts, parallel stages) and build nothing")
 	f.StringVar(&o.marketplace, "vscode-marketplace", defaultMarketplace(), "Open VSX-compatible URL for install.vscode_extensions (default $ENVD_VSCODE_MARKETPLACE, else Open VSX)")
 	f.StringVar(&o.loadVia, "load-via", "auto", "how the image reaches Docker: registry (only the layers Docker lacks, through a registry envd runs on 127.0.0.1), tarball (docker load), or auto (registry when the builder runs on this machine)")
 	f.StringVar(&o.caBundle, "ca-bundle", defaultCABundle(), "CA certificates that downloads in build steps trust, for networks that intercept TLS (default: $ENVD_CA_BUNDLE, $PIP_CERT or $SSL_CERT_FILE when set, else the system bundle); never stored in the image")
@@ -130,7 +134,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if _, err := progressMode(o.progress); err != nil {
 		return nil, err
 	}
-	loaded, err := lang.Load(file, fn)
+	loaded, err := lang.Loader{UpdateModules: o.updateModules}.Load(file, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +150,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		return nil, usageError{err}
 	}
 	buildFiles := p.files
-	if p.env.Base.Dev {
+	if p.env.Base.Dev && !o.dryRun {
 		if p.agentDir, err = findAgent(); err != nil {
 			return nil, err
 		}
@@ -228,6 +232,14 @@ func runBuild(ctx context.Context, s streams, o *buildOptions) error {
 	p, err := o.plan()
 	if err != nil {
 		return err
+	}
+	if o.dryRun {
+		plan, err := compile.Plan(ctx, p.env, compile.Options{Project: p.project, EnvdVersion: Version, BuildKey: p.buildKey})
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(s.out, plan)
+		return nil
 	}
 	res, err := buildPlanned(ctx, s, o, p)
 	if err != nil {

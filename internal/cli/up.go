@@ -77,6 +77,7 @@ func newUpCmd(s streams) *cobra.Command {
 	f.StringVar(&o.build.progress, "progress", "auto", "build progress: auto, tty, plain, rawjson or quiet")
 	f.StringVar(&o.build.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder")
 	f.StringVar(&o.build.caBundle, "ca-bundle", defaultCABundle(), "CA certificates for downloads in build steps")
+	f.BoolVar(&o.build.updateModules, "update-modules", false, "fetch every include(git=...) again and move its pin in envd.lock to the current commit of its ref")
 	f.StringVar(&o.build.marketplace, "vscode-marketplace", defaultMarketplace(), "Open VSX-compatible URL for install.vscode_extensions")
 	f.StringVar(&o.build.loadVia, "load-via", "auto", "how the image reaches Docker: auto, registry or tarball (see envd build --help)")
 	f.StringVar(&o.name, "name", "", "environment name (default: the directory's name); ssh <name>.envd")
@@ -258,8 +259,16 @@ func (o *upOptions) resources(env *ir.Environment) (runtime.Spec, error) {
 	case o.noGPU:
 	case o.gpus != "":
 		spec.GPUs = o.gpus
+	case env.Resources != nil && env.Resources.GPUs != 0:
+		spec.GPUs = strconv.Itoa(env.Resources.GPUs) // config.gpu(count)
+		if env.Resources.GPUs < 0 {
+			spec.GPUs = "all"
+		}
 	case env.CUDA != nil:
 		spec.GPUs = "all"
+	}
+	if env.Resources != nil && env.Resources.ShmSizeMB > 0 {
+		spec.ShmSize = int64(env.Resources.ShmSizeMB) << 20 // config.shm_size; --shm-size wins
 	}
 	spec.CPUs = o.cpus
 	for _, m := range []struct {
@@ -294,6 +303,10 @@ func (o *upOptions) resources(env *ir.Environment) (runtime.Spec, error) {
 		if strings.HasPrefix(src, "~/") {
 			home, _ := os.UserHomeDir()
 			src = filepath.Join(home, src[2:])
+		}
+		// A data.envd() directory may not exist yet; Docker would make it root's.
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return spec, ir.Errorf(m.Pos, "check runtime.mount(host_path=...)", "cannot create mount source %s: %v", src, err)
 		}
 		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: src, Target: m.EnvdPath})
 	}

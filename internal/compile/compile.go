@@ -190,6 +190,7 @@ func (c *compiler) path() string {
 	if c.env.Python != nil {
 		parts = append(parts, VenvDir+"/bin")
 	}
+	parts = append(parts, c.languagePath()...)
 	parts = append(parts, c.env.ExtraPath...)
 	return strings.Join(append(parts, basePath), ":")
 }

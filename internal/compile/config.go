@@ -83,6 +83,7 @@ func (c *compiler) imageConfig() (ocispecs.Image, error) {
 	} else if len(img.Config.Cmd) == 0 && len(img.Config.Entrypoint) == 0 {
 		img.Config.Cmd = []string{"/bin/bash"}
 	}
+	c.languageConfig(&img)
 	return img, nil
 }
 

@@ -21,6 +21,9 @@ const (
 // pythonRuntime installs an interpreter and creates the venv every Python
 // package goes into (Debian 12 marks its system python externally managed).
 func (c *compiler) pythonRuntime(prep llb.State) llb.State {
+	if c.env.Conda != nil {
+		return c.condaRuntime(prep)
+	}
 	py := c.env.Python
 	distro := ir.DistroPython(c.env.Base.Image)
 	if py.Version == "" || py.Version == distro || (distro != "" && strings.HasPrefix(py.Version, distro+".")) {

@@ -58,6 +58,23 @@ type Environment struct {
 	Init             []Daemon    `json:"init,omitempty"`
 	Mounts           []Mount     `json:"mounts,omitempty"`
 	Calls            []OtherCall `json:"calls,omitempty"`
+
+	// The rest of envd's v1 API: other languages and toolchains, downloads,
+	// image and container settings (languages.go).
+	Conda      *Conda            `json:"conda,omitempty"`
+	UV         *UV               `json:"uv,omitempty"`
+	Pixi       *Pixi             `json:"pixi,omitempty"`
+	R          *R                `json:"r,omitempty"`
+	Julia      *Julia            `json:"julia,omitempty"`
+	Rust       *Toolchain        `json:"rust,omitempty"`
+	Go         *Toolchain        `json:"go,omitempty"`
+	NodeJS     *Toolchain        `json:"nodejs,omitempty"`
+	Downloads  []Download        `json:"downloads,omitempty"`
+	Entrypoint *Entrypoint       `json:"entrypoint,omitempty"`
+	Repo       *Repo             `json:"repo,omitempty"`
+	Owner      *Owner            `json:"owner,omitempty"`
+	Resources  *Resources        `json:"resources,omitempty"`
+	Commands   map[string]string `json:"commands,omitempty"`
 }
 
 // Base is the image everything is built on.

@@ -102,6 +102,7 @@ func (e *Environment) Validate() error {
 			add(Errorf(d.Pos, `give the command as a list: [["python3", "-m", "http.server"]]`, "empty command"))
 		}
 	}
+	errs = append(errs, e.validateLanguages()...)
 	return errors.Join(errs...)
 }
 

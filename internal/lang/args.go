@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 )
 
 // kind is what a parameter accepts. Each kind turns a Starlark value into a
@@ -27,13 +28,21 @@ const (
 var kinds = map[kind]bool{kindStr: true, kindStrOrNone: true, kindBool: true, kindInt: true,
 	kindStrs: true, kindArgvs: true, kindCommands: true, kindStrDict: true}
 
-// param is one parameter of a builtin, declared as "name[|alias...][?]:kind".
-// A trailing ? marks it optional; aliases are older names accepted as keywords.
+// param is one parameter of a builtin, declared as
+//
+//	name[|alias...][?]:kind[=default] [# doc]
+//
+// A trailing ? marks it optional; aliases are older names accepted as
+// keywords; default is a Starlark literal (it is also what the reference and
+// the editor stubs show); doc is one line for the reference.
 type param struct {
 	name     string
 	aliases  []string
 	optional bool
 	kind     kind
+	def      string // the default as written, "" when the handler decides
+	defValue any    // def converted to the kind, nil when def is ""
+	doc      string
 }
 
 // parseParams reads parameter declarations. They are constants in this
@@ -41,20 +50,40 @@ type param struct {
 func parseParams(builtin string, specs []string) []param {
 	var ps []param
 	for _, spec := range specs {
-		names, k, ok := strings.Cut(spec, ":")
+		decl, doc, _ := strings.Cut(spec, "#")
+		decl, def, hasDef := strings.Cut(strings.TrimSpace(decl), "=")
+		names, k, ok := strings.Cut(decl, ":")
 		if !ok {
 			panic(fmt.Sprintf("%s: parameter %q has no kind", builtin, spec))
 		}
-		p := param{kind: kind(k)}
+		p := param{kind: kind(k), doc: strings.TrimSpace(doc), def: def}
 		names, p.optional = strings.CutSuffix(names, "?")
 		all := strings.Split(names, "|")
 		p.name, p.aliases = all[0], all[1:]
 		if !kinds[p.kind] {
 			panic(fmt.Sprintf("%s: parameter %q has unknown kind", builtin, spec))
 		}
+		if hasDef {
+			p.defValue = parseDefault(builtin, p)
+		}
 		ps = append(ps, p)
 	}
 	return ps
+}
+
+// parseDefault evaluates a declared default and converts it like an argument.
+func parseDefault(builtin string, p param) any {
+	if !p.optional {
+		panic(fmt.Sprintf("%s: required parameter %q has a default", builtin, p.name))
+	}
+	v, err := starlark.EvalOptions(&syntax.FileOptions{}, &starlark.Thread{}, "default", p.def, nil)
+	if err == nil {
+		var x any
+		if x, err = convert(p, v); err == nil {
+			return x
+		}
+	}
+	panic(fmt.Sprintf("%s: default of %q: %v", builtin, p.name, err))
 }
 
 // args holds the arguments of one call, converted to Go values and keyed by
@@ -134,6 +163,9 @@ func (c *call) unpack(params []param, pos starlark.Tuple, kwargs []starlark.Tupl
 			if !p.optional {
 				return nil, c.argErr(params, "missing required argument %q", p.name)
 			}
+			if p.defValue != nil {
+				out[p.name] = p.defValue
+			}
 			continue
 		}
 		x, err := convert(p, v)
@@ -150,13 +182,16 @@ func (c *call) argErr(params []param, format string, a ...any) error {
 	return c.errorf("usage: "+usage(c.name, params), "%s: %s", c.name, fmt.Sprintf(format, a...))
 }
 
-// usage renders a builtin's signature, e.g. install.cuda(version, cudnn=...).
+// usage renders a builtin's signature, e.g. install.cuda(version, cudnn="8").
 func usage(name string, params []param) string {
 	var ps []string
 	for _, p := range params {
-		if p.optional {
+		switch {
+		case p.def != "":
+			ps = append(ps, p.name+"="+p.def)
+		case p.optional:
 			ps = append(ps, p.name+"=...")
-		} else {
+		default:
 			ps = append(ps, p.name)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.starlark.net/starlark"
-
 	"envd.dev/envd/internal/ir"
 )
 
@@ -50,8 +48,12 @@ func base(c *call, a args) error {
 		return nil
 	case ok:
 		return c.setPython(version)
-	case lang == "r" || lang == "julia":
-		return nil // recorded in Base.Language, like install.r_lang()
+	case lang == "r":
+		c.r() // like install.r_lang()
+		return nil
+	case lang == "julia":
+		c.julia()
+		return nil
 	}
 	return c.errorf(`use "python", "python3" or "python3.11"; for R or Julia, "r" or "julia"`, "base: unknown language %q", lang)
 }
@@ -110,9 +112,4 @@ func gitConfig(c *call, a args) error {
 		Pos:    c.pos,
 	}
 	return nil
-}
-
-// include will load shared .envd modules; until then it says so.
-func include(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
-	return nil, &ir.Error{Msg: "include() is not supported yet; copy the functions into build.envd for now"}
 }

@@ -52,6 +52,11 @@ func TestBuiltins(t *testing.T) {
 		}},
 		{"base language r", []string{`base(os="ubuntu22.04", language="r")`}, ir.Environment{
 			Base: ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "r", Dev: true, Pos: l2},
+			R:    &ir.R{Pos: l2},
+		}},
+		{"base language julia", []string{`base(os="ubuntu22.04", language="julia")`}, ir.Environment{
+			Base:  ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "julia", Dev: true, Pos: l2},
+			Julia: &ir.Julia{Pos: l2},
 		}},
 		{"no base", []string{`pass`}, ir.Environment{}},
 
@@ -181,25 +186,68 @@ func TestBuiltins(t *testing.T) {
 			{Copy: &ir.CopyStep{Source: "c", Target: "/c"}, Pos: l4},
 		}}},
 
-		// Functions the build stages do not model yet are kept as calls.
-		{"other calls", []string{
+		// The rest of envd's v1 API.
+		{"conda", []string{
 			`install.conda(use_mamba=True)`,
-			`install.uv()`,
 			`install.conda_packages(name=["pytorch"], channel="pytorch")`,
-		}, ir.Environment{Calls: []ir.OtherCall{
-			{Name: "install.conda", Args: map[string]any{"use_mamba": true}, Pos: l2},
-			{Name: "install.uv", Pos: l3},
-			{Name: "install.conda_packages", Args: map[string]any{"name": []string{"pytorch"}, "channel": []string{"pytorch"}}, Pos: l4},
-		}}},
-		{"other calls, positional", []string{
-			`config.gpu(2)`,
-			`runtime.command(commands={"train": "python train.py"})`,
+			`install.conda_packages(["numpy>=1.26"], env_file="environment.yml")`,
+		}, ir.Environment{
+			Python: &ir.Python{Pos: l2},
+			Conda: &ir.Conda{UseMamba: true, Packages: append(pkgs(l3, "pytorch"), pkgs(l4, "numpy>=1.26")...), Channels: []string{"pytorch"},
+				EnvFile: &ir.File{Path: "environment.yml", Pos: l4}, Pos: l2},
+		}},
+		{"conda_channel implies conda", []string{`config.conda_channel(channel="channels:\n  - conda-forge\n")`}, ir.Environment{
+			Python: &ir.Python{Pos: l2},
+			Conda:  &ir.Conda{Channel: "channels:\n  - conda-forge\n", Pos: l2},
+		}},
+		{"uv", []string{`install.uv()`}, ir.Environment{Python: &ir.Python{Pos: l2}, UV: &ir.UV{Pos: l2}}},
+		{"uv python_version", []string{`install.uv(python_version="3.12")`}, ir.Environment{Python: &ir.Python{Version: "3.12", Pos: l2}, UV: &ir.UV{Pos: l2}}},
+		{"pixi", []string{`install.pixi(use_pixi_mirror=True, pypi_index="https://mirror/simple")`}, ir.Environment{
+			Pixi: &ir.Pixi{UseMirror: true, PyPIIndex: "https://mirror/simple", Pos: l2},
+		}},
+		{"pixi defaults", []string{`install.pixi(pypi_index=None)`}, ir.Environment{Pixi: &ir.Pixi{Pos: l2}}},
+		{"r", []string{`install.r_packages(["ggplot2"])`, `config.cran_mirror(url="https://cloud.r-project.org")`, `install.r_lang()`}, ir.Environment{
+			R: &ir.R{Packages: pkgs(l2, "ggplot2"), CRANMirror: "https://cloud.r-project.org", Pos: l2},
+		}},
+		{"rstudio", []string{`config.rstudio_server()`}, ir.Environment{
+			R:       &ir.R{RStudio: true, Pos: l2},
+			Expose:  []ir.Expose{{EnvdPort: 8787, Service: "rstudio", Pos: l2}},
+			Daemons: []ir.Daemon{{Command: rserver, Pos: l2}},
+		}},
+		{"julia", []string{`install.julia()`, `install.julia_packages(name=["Flux"])`, `config.julia_pkg_server(url="https://pkg.julialang.org")`}, ir.Environment{
+			Julia: &ir.Julia{Packages: pkgs(l3, "Flux"), PkgServer: "https://pkg.julialang.org", Pos: l2},
+		}},
+		{"toolchains default versions", []string{`install.rust()`, `install.go()`, `install.nodejs(version=None)`}, ir.Environment{
+			Rust: &ir.Toolchain{Version: "stable", Pos: l2}, Go: &ir.Toolchain{Version: "1.25.3", Pos: l3}, NodeJS: &ir.Toolchain{Version: "25.1.0", Pos: l4},
+		}},
+		{"toolchains versions", []string{`install.rust("1.82.0")`, `install.go(version="1.24.1")`, `install.nodejs("22.11.0")`}, ir.Environment{
+			Rust: &ir.Toolchain{Version: "1.82.0", Pos: l2}, Go: &ir.Toolchain{Version: "1.24.1", Pos: l3}, NodeJS: &ir.Toolchain{Version: "22.11.0", Pos: l4},
+		}},
+		{"io.http", []string{
 			`io.http("https://example.com/a.tar", filename=None)`,
-		}, ir.Environment{Calls: []ir.OtherCall{
-			{Name: "config.gpu", Args: map[string]any{"count": 2}, Pos: l2},
-			{Name: "runtime.command", Args: map[string]any{"commands": map[string]string{"train": "python train.py"}}, Pos: l3},
-			{Name: "io.http", Args: map[string]any{"url": "https://example.com/a.tar", "filename": ""}, Pos: l4},
+			`io.http(url="https://example.com/b", checksum="` + strings.Repeat("ab", 32) + `", filename="b.bin")`,
+		}, ir.Environment{Downloads: []ir.Download{
+			{URL: "https://example.com/a.tar", Pos: l2},
+			{URL: "https://example.com/b", Checksum: "sha256:" + strings.Repeat("ab", 32), Filename: "b.bin", Pos: l3},
 		}}},
+		{"container settings", []string{`config.gpu(2)`, `config.shm_size(size=2048)`, `runtime.command(commands={"train": "python train.py"})`}, ir.Environment{
+			Resources: &ir.Resources{GPUs: 2, ShmSizeMB: 2048, Pos: l2},
+			Commands:  map[string]string{"train": "python train.py"},
+		}},
+		{"image settings", []string{
+			`base(image="debian:bookworm")`,
+			`config.entrypoint(["python3", "serve.py"])`,
+			`config.repo(url="https://github.com/team/x", description="demo")`,
+			`config.owner(uid=1001, gid=1002)`,
+		}, ir.Environment{
+			Base:       ir.Base{Image: "docker.io/library/debian:bookworm", Pos: l2},
+			Entrypoint: &ir.Entrypoint{Args: []string{"python3", "serve.py"}, Pos: l3},
+			Repo:       &ir.Repo{URL: "https://github.com/team/x", Description: "demo", Pos: l4},
+			Owner:      &ir.Owner{UID: 1001, GID: 1002, Pos: at(5, 5)},
+		}},
+		{"data.envd", []string{`runtime.mount(host_path=data.envd("mnist"), envd_path="/data")`}, ir.Environment{
+			Mounts: []ir.Mount{{HostPath: "~/.local/share/envd/data/mnist", EnvdPath: "/data", Pos: l2}},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,6 +361,35 @@ func TestNoPanics(t *testing.T) {
 					t.Errorf("%s: %v", call, err)
 				}
 			}
+		}
+	}
+}
+
+// testdata/v1_api.envd calls every function of envd's v1 API: each is
+// modelled (nothing left as an unmodelled call) and the file loads.
+func TestV1APIFile(t *testing.T) {
+	res, err := Load("testdata/v1_api.envd", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := res.Env
+	if len(env.Calls) != 0 {
+		t.Errorf("unmodelled calls: %+v", env.Calls)
+	}
+	set := map[string]bool{
+		"conda": env.Conda != nil && len(env.Conda.Packages) == 1 && env.Conda.Channel != "",
+		"uv":    env.UV != nil, "pixi": env.Pixi != nil && env.Pixi.UseMirror,
+		"r":     env.R != nil && env.R.RStudio && env.R.CRANMirror != "" && len(env.R.Packages) == 1,
+		"julia": env.Julia != nil && env.Julia.PkgServer != "" && len(env.Julia.Packages) == 1,
+		"rust":  env.Rust != nil, "go": env.Go != nil, "nodejs": env.NodeJS != nil,
+		"resources": env.Resources != nil && env.Resources.GPUs == 1 && env.Resources.ShmSizeMB == 2048,
+		"repo":      env.Repo != nil, "owner": env.Owner != nil, "commands": env.Commands["train"] != "",
+		"downloads": len(env.Downloads) == 1, "mount": len(env.Mounts) == 1 && strings.HasPrefix(env.Mounts[0].HostPath, DataDir),
+		"cuda": strings.Contains(env.Base.Image, "nvidia/cuda:12.4.1-devel-ubuntu22.04"),
+	}
+	for what, ok := range set {
+		if !ok {
+			t.Errorf("%s not recorded: %s", what, js(env))
 		}
 	}
 }

@@ -15,12 +15,12 @@ import (
 
 // syntaxError reports a parse error, with a hint when the line uses Python
 // that Starlark lacks.
-func (s *state) syntaxError(err error, src []byte) error {
+func syntaxError(filename string, err error, src []byte) error {
 	var se syntax.Error
 	if !errors.As(err, &se) {
-		return ir.Errorf(ir.Pos{File: s.path}, "", "%v", err)
+		return ir.Errorf(ir.Pos{File: filename}, "", "%v", err)
 	}
-	pos := ir.Pos{File: s.path, Line: int(se.Pos.Line), Col: int(se.Pos.Col)}
+	pos := ir.Pos{File: se.Pos.Filename(), Line: int(se.Pos.Line), Col: int(se.Pos.Col)}
 	return ir.Errorf(pos, pythonHint(lineAt(src, int(se.Pos.Line))), "syntax error: %s", se.Msg)
 }
 
@@ -48,7 +48,7 @@ func pythonHint(line string) string {
 	if strings.Contains(line, `f"`) || strings.Contains(line, `f'`) {
 		return `Starlark has no f-strings: use "%s" % x or "{}".format(x)`
 	}
-	return ""
+	return "build files use Python's syntax: check the brackets, quotes, colons and indentation here and on the line before"
 }
 
 // resolveErrors reports names the file uses but nothing defines, with a
@@ -56,7 +56,7 @@ func pythonHint(line string) string {
 func (s *state) resolveErrors(err error, f *syntax.File) error {
 	var list resolve.ErrorList
 	if !errors.As(err, &list) {
-		return ir.Errorf(ir.Pos{File: s.path}, "", "%v", err)
+		return ir.Errorf(ir.Pos{File: f.Path}, "", "%v", err)
 	}
 	candidates := append(predeclared.Keys(), starlark.Universe.Keys()...)
 	if m, ok := f.Module.(*resolve.Module); ok {
@@ -66,7 +66,7 @@ func (s *state) resolveErrors(err error, f *syntax.File) error {
 	}
 	var errs []error
 	for _, e := range list {
-		pos := ir.Pos{File: s.path, Line: int(e.Pos.Line), Col: int(e.Pos.Col)}
+		pos := ir.Pos{File: e.Pos.Filename(), Line: int(e.Pos.Line), Col: int(e.Pos.Col)}
 		name, ok := strings.CutPrefix(e.Msg, "undefined: ")
 		if !ok {
 			errs = append(errs, ir.Errorf(pos, "", "%s", e.Msg))
@@ -82,7 +82,7 @@ func (s *state) resolveErrors(err error, f *syntax.File) error {
 			msg += fmt.Sprintf("; did you mean %q?", near)
 		}
 		errs = append(errs, ir.Errorf(pos,
-			"envd provides base, shell, run, git_config and the modules install, config, runtime and io; define anything else with def or =", "%s", msg))
+			"envd provides base, shell, run, git_config, include and the modules install, config, runtime, io and data; define anything else with def or =", "%s", msg))
 	}
 	if len(errs) == 1 {
 		return errs[0]
@@ -135,8 +135,11 @@ func (s *state) evalError(err error) error {
 	return &ir.Error{Pos: pos, Msg: msg, Hint: hint}
 }
 
-// nearest returns the candidate closest to x, ignoring case and
-// underscores, or "" when none is within half of x's length.
+// Nearest returns the candidate closest to x, ignoring case and
+// underscores, or "" when none is within half of x's length: envd's "did
+// you mean".
+func Nearest(x string, candidates []string) string { return nearest(x, candidates) }
+
 func nearest(x string, candidates []string) string {
 	fold := func(s string) string {
 		return strings.Map(func(r rune) rune {

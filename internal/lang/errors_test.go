@@ -36,10 +36,10 @@ func TestErrors(t *testing.T) {
 
 		// 4. unknown keyword
 		{"unknown keyword", build(`install.python_packages(nme=["x"])`), "", at(2, 5),
-			[]string{`install.python_packages: unexpected keyword argument "nme"; did you mean "name"?`, "usage: install.python_packages(name=..., requirements=..., local_wheels=...)"}},
+			[]string{`install.python_packages: unexpected keyword argument "nme"; did you mean "name"?`, `usage: install.python_packages(name=[], requirements="", local_wheels=[])`}},
 		{"two values", build(`install.cuda("11.6", version="11.7")`), "", at(2, 5), []string{`install.cuda: got two values for argument "version"`}},
 		{"alias twice", build(`io.copy(source="a", host_path="b", target="/x")`), "", at(2, 5), []string{`io.copy: got two values for argument "source"`}},
-		{"too many positional", build(`install.cuda("11.6", "8", "x")`), "", at(2, 5), []string{"install.cuda: got 3 positional arguments, want at most 2", "usage: install.cuda(version, cudnn=...)"}},
+		{"too many positional", build(`install.cuda("11.6", "8", "x")`), "", at(2, 5), []string{"install.cuda: got 3 positional arguments, want at most 2", `usage: install.cuda(version, cudnn="8")`}},
 
 		// 5. wrong types
 		{"not a list", build(`install.python_packages(name=3)`), "", at(2, 5), []string{"install.python_packages: name must be a list of strings, got int"}},
@@ -72,9 +72,10 @@ func TestErrors(t *testing.T) {
 		{"error at top level", "x = {}[\"k\"]\n" + build("pass"), "", at(1, 7), []string{`key "k" not in dict`}},
 		{"method on list", build("x = []", "x.push(1)"), "", at(3, 5), []string{"list has no .push field or method"}},
 		{"endless recursion", build("build()"), "", at(2, 5), []string{"stack overflow", "calls itself"}},
-		{"include", `lib = include("https://github.com/tensorchord/envdlib")` + "\n" + build("pass"), "", at(1, 7),
-			[]string{"include() is not supported yet; copy the functions into build.envd for now"}},
-		{"load", "load(\"lib.envd\", \"f\")\n" + build("pass"), "", at(1, 1), []string{"load() is not supported"}},
+		{"include nothing", `lib = include()` + "\n" + build("pass"), "", at(1, 7), []string{"include: give git (a repository) or path (a .envd file)"}},
+		{"include ref without git", `lib = include(ref="v1")` + "\n" + build("pass"), "", at(1, 7), []string{"include: ref needs git"}},
+		{"include missing file", `lib = include(path="nowhere.envd")` + "\n" + build("pass"), "", at(1, 7), []string{"include: cannot read nowhere.envd: no such file or directory"}},
+		{"load", "load(\"lib.envd\", \"f\")\n" + build("pass"), "", at(1, 1), []string{"load() is not supported", "include(path="}},
 
 		// checks of the builtins
 		{"base twice", build(`base(os="ubuntu20.04")`, `base(image="ubuntu:22.04")`), "", at(3, 5), []string{"base() already called at build.envd:2:5"}},
@@ -93,6 +94,13 @@ func TestErrors(t *testing.T) {
 		{"bad listen addr", build(`runtime.expose(8080, listen_addr="localhost")`), "", at(2, 5), []string{`listen_addr "localhost" is not an IP address`}},
 		{"jupyter port", build(`config.jupyter(port=70000)`), "", at(2, 5), []string{"config.jupyter: port 70000 is out of range"}},
 		{"empty pip index", build(`config.pip_index(url="")`), "", at(2, 5), []string{"config.pip_index: url is empty"}},
+		{"gpu count", build(`config.gpu(0)`), "", at(2, 5), []string{"config.gpu: count 0 is not a number of GPUs"}},
+		{"shm size", build(`config.shm_size(-5)`), "", at(2, 5), []string{"config.shm_size: size -5 is not a size"}},
+		{"owner", build(`config.owner(uid=-1, gid=0)`), "", at(2, 5), []string{"config.owner: uid -1, gid 0"}},
+		{"command name", build(`runtime.command(commands={"a b": "x"})`), "", at(2, 5), []string{`runtime.command: invalid command name "a b"`}},
+		{"data name", build(`runtime.mount(data.envd("../x"), "/data")`), "", at(2, 19), []string{`data.envd: "../x" is not a dataset name`}},
+		{"go twice", build(`install.go()`, `install.go("1.24.1")`), "", at(3, 5), []string{"install.go() already called at build.envd:2:5"}},
+		{"two env files", build(`install.conda_packages(env_file="a.yml")`, `install.conda_packages(env_file="b.yml")`), "", at(3, 5), []string{"env_file already given at build.envd:2:5"}},
 
 		// 9. ir.Validate, with the position of the call
 		{"bad python package", build(`install.python_packages(name=["numpy; rm -rf /"])`), "", at(2, 5), []string{`invalid python requirement "numpy; rm -rf /"`}},
@@ -102,6 +110,14 @@ func TestErrors(t *testing.T) {
 		{"absolute copy source", build(`io.copy("/etc/passwd", "/x")`), "", at(2, 5), []string{`copy source "/etc/passwd" is absolute`}},
 		{"expose port range", build(`runtime.expose(0)`), "", at(2, 5), []string{"envd_port 0 is out of range"}},
 		{"empty daemon", build(`runtime.daemon([[]])`), "", at(2, 5), []string{"empty command"}},
+		{"bad conda package", build(`install.conda_packages(["numpy; rm -rf /"])`), "", at(2, 5), []string{`invalid conda package "numpy; rm -rf /"`}},
+		{"bad R package", build(`install.r_packages(["gg plot"])`), "", at(2, 5), []string{`invalid R package "gg plot"`}},
+		{"bad Julia package", build(`install.julia_packages(["Flux$(x)"])`), "", at(2, 5), []string{`invalid Julia package "Flux$(x)"`}},
+		{"bad go version", build(`install.go("latest")`), "", at(2, 5), []string{`"latest" is not a Go version`}},
+		{"bad checksum", build(`io.http("https://x.example/a", checksum="md5:1")`), "", at(2, 5), []string{`invalid checksum "md5:1"`}},
+		{"http not a URL", build(`io.http("ftp://x.example/a")`), "", at(2, 5), []string{`"ftp://x.example/a" is not an http(s) URL`}},
+		{"entrypoint in dev", build(`base(os="debian12")`, `config.entrypoint(["python3"])`), "", at(3, 5), []string{"config.entrypoint applies to images without dev"}},
+		{"rstudio not dev", build(`base(image="ubuntu:22.04")`, `config.rstudio_server()`), "", at(3, 5), []string{"config.rstudio_server needs a dev environment"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

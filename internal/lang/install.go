@@ -9,47 +9,86 @@ import (
 var cudaVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+){0,2}$`)
 
 // installModule is install.*: what goes into the image. Parameter names and
-// defaults follow envd's v1 API; functions without a handler are recorded as
-// ir.OtherCall until a build stage supports them.
-var installModule = newModule("install",
-	member{"python", installPython, []string{"version?:str"}},
-	member{"apt_packages", installApt, []string{"name?:strs"}},
-	member{"system_packages", installApt, []string{"name?:strs"}}, // envd v0's name
-	member{"python_packages", installPythonPackages, []string{"name?:strs", "requirements?:str", "local_wheels?:strs"}},
-	member{"cuda", installCUDA, []string{"version:str", "cudnn?:str|none"}},
-	member{"vscode_extensions", installVSCode, []string{"name:strs"}},
-
-	member{"conda", nil, []string{"use_mamba?:bool"}},
-	member{"uv", nil, []string{"python_version?:str"}},
-	member{"pixi", nil, []string{"use_pixi_mirror?:bool", "pypi_index?:str|none"}},
-	member{"conda_packages", nil, []string{"name?:strs", "channel?:strs", "env_file?:str"}},
-	member{"r_lang", nil, nil},
-	member{"r_packages", nil, []string{"name:strs"}},
-	member{"julia", nil, nil},
-	member{"julia_packages", nil, []string{"name:strs"}},
-	member{"rust", nil, []string{"version?:str|none"}},
-	member{"go", nil, []string{"version?:str|none"}},
-	member{"nodejs", nil, []string{"version?:str|none"}},
+// defaults follow envd's v1 API (the toolchains' default versions too).
+// The handlers of the other languages are in languages.go.
+var installModule = newModule("install", "What goes into the image.",
+	member{name: "python", h: installPython, doc: "A Python venv at /opt/envd/venv, first on PATH: the distribution's python3 when the version matches it, otherwise a standalone CPython fetched by uv.", params: []string{
+		`version?:str="3.11"  # e.g. "3.11" or "3.11.9"`,
+	}},
+	member{name: "apt_packages", h: installApt, doc: "Install apt packages.", params: []string{
+		`name?:strs=[]  # package names, optionally name=version`,
+	}},
+	member{name: "system_packages", h: installApt, doc: "install.apt_packages under envd v0's name.", params: []string{
+		`name?:strs=[]`,
+	}},
+	member{name: "python_packages", h: installPythonPackages, doc: "Install Python packages with pip into the venv (implies install.python()); pip resolves all of them together.", params: []string{
+		`name?:strs=[]  # requirements such as "numpy" or "torch>=2.1"`,
+		`requirements?:str=""  # a requirements file in the build directory`,
+		`local_wheels?:strs=[]  # wheel files in the build directory`,
+	}},
+	member{name: "cuda", h: installCUDA, doc: "Build on the nvidia/cuda devel image of the same Ubuntu release.", params: []string{
+		`version:str  # e.g. "11.6" or "12.4.1"`,
+		`cudnn?:str|none="8"  # cuDNN major version; None for none`,
+	}},
+	member{name: "vscode_extensions", h: installVSCode, doc: "VS Code extensions for the editor attached with envd up.", params: []string{
+		`name:strs  # extension ids, e.g. "ms-python.python"`,
+	}},
+	member{name: "conda", h: installConda, doc: "Make the Python environment a conda environment (micromamba, conda-forge), so conda and pip packages share it.", params: []string{
+		`use_mamba?:bool=False  # kept for envd v1 files: envd always uses micromamba, also as conda`,
+	}},
+	member{name: "conda_packages", h: installCondaPackages, doc: "Install conda packages into the environment (implies install.conda()).", params: []string{
+		`name?:strs=[]  # e.g. "pytorch" or "numpy>=1.26"`,
+		`channel?:strs=[]  # extra channels for these packages, e.g. "pytorch"`,
+		`env_file?:str=""  # an environment.yml in the build directory`,
+	}},
+	member{name: "uv", h: installUV, doc: "Install uv into the venv (its cache is shared by every build).", params: []string{
+		`python_version?:str  # the Python version; default: the environment's`,
+	}},
+	member{name: "pixi", h: installPixi, doc: "Install pixi; run `pixi install` or `pixi shell` in the environment.", params: []string{
+		`use_pixi_mirror?:bool=False  # fetch conda packages through prefix.dev`,
+		`pypi_index?:str|none=None  # the PyPI index pixi uses`,
+	}},
+	member{name: "r_lang", h: installR, doc: "Install R (the distribution's r-base)."},
+	member{name: "r_packages", h: installRPackages, doc: "Install R packages from CRAN (implies install.r_lang()).", params: []string{
+		`name:strs  # e.g. "ggplot2"`,
+	}},
+	member{name: "julia", h: installJulia, doc: "Install Julia from the official tarball into /opt/julia."},
+	member{name: "julia_packages", h: installJuliaPackages, doc: "Install Julia packages (implies install.julia()).", params: []string{
+		`name:strs  # e.g. "Flux"`,
+	}},
+	member{name: "rust", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.Rust }), doc: "Install a Rust toolchain with rustup into /opt/rust.", params: []string{
+		`version?:str="stable"  # stable, beta, nightly or e.g. "1.82.0"`,
+	}},
+	member{name: "go", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.Go }), doc: "Install Go from the official tarball into /usr/local/go.", params: []string{
+		`version?:str="1.25.3"`,
+	}},
+	member{name: "nodejs", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.NodeJS }), doc: "Install Node.js from the official tarball into /opt/nodejs.", params: []string{
+		`version?:str="25.1.0"`,
+	}},
 )
 
 // installPython asks for a Python version; envd v1's default is 3.11.
 func installPython(c *call, a args) error {
-	return c.setPython(a.str("version", "3.11"))
+	return c.setPython(a.str("version", ""))
 }
 
 func installApt(c *call, a args) error {
-	for _, n := range a.strs("name") {
-		c.s.env.AptPackages = append(c.s.env.AptPackages, ir.Package{Name: n, Pos: c.pos})
-	}
+	c.s.env.AptPackages = append(c.s.env.AptPackages, packages(a.strs("name"), c.pos)...)
 	return nil
+}
+
+func packages(names []string, pos ir.Pos) []ir.Package {
+	var out []ir.Package
+	for _, n := range names {
+		out = append(out, ir.Package{Name: n, Pos: pos})
+	}
+	return out
 }
 
 func installPythonPackages(c *call, a args) error {
 	c.implyPython()
 	env := &c.s.env
-	for _, n := range a.strs("name") {
-		env.PythonPackages = append(env.PythonPackages, ir.Package{Name: n, Pos: c.pos})
-	}
+	env.PythonPackages = append(env.PythonPackages, packages(a.strs("name"), c.pos)...)
 	if r := a.str("requirements", ""); r != "" {
 		env.Requirements = append(env.Requirements, ir.File{Path: r, Pos: c.pos})
 	}
@@ -67,13 +106,22 @@ func installCUDA(c *call, a args) error {
 	if !cudaVersion.MatchString(version) {
 		return c.errorf(`write it as install.cuda(version="11.6") or "12.4.1"`, "install.cuda: %q is not a CUDA version", version)
 	}
-	c.s.env.CUDA = &ir.CUDA{Version: version, CUDNN: a.str("cudnn", "8"), Pos: c.pos}
+	c.s.env.CUDA = &ir.CUDA{Version: version, CUDNN: a.str("cudnn", ""), Pos: c.pos}
 	return nil
 }
 
 func installVSCode(c *call, a args) error {
-	for _, n := range a.strs("name") {
-		c.s.env.VSCodeExtensions = append(c.s.env.VSCodeExtensions, ir.Package{Name: n, Pos: c.pos})
-	}
+	c.s.env.VSCodeExtensions = append(c.s.env.VSCodeExtensions, packages(a.strs("name"), c.pos)...)
 	return nil
+}
+
+// toolchain records install.rust, install.go or install.nodejs, once each.
+func toolchain(field func(*ir.Environment) **ir.Toolchain) handler {
+	return func(c *call, a args) error {
+		if err := c.once(); err != nil {
+			return err
+		}
+		*field(&c.s.env) = &ir.Toolchain{Version: a.str("version", ""), Pos: c.pos}
+		return nil
+	}
 }

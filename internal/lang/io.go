@@ -1,13 +1,29 @@
 package lang
 
-import "envd.dev/envd/internal/ir"
+import (
+	"path"
+	"regexp"
+
+	"go.starlark.net/starlark"
+
+	"envd.dev/envd/internal/ir"
+)
 
 // ioModule is io.*: files from the host. copy's parameters were
 // host_path/envd_path in envd v1 and src/dest in v0; all are accepted.
-var ioModule = newModule("io",
-	member{"copy", ioCopy, []string{"source|host_path|src:str", "target|envd_path|dest:str"}},
-	member{"mount", runtimeMount, []string{"host_path|src:str", "envd_path|dest:str"}}, // envd v0's place for mount
-	member{"http", nil, []string{"url:str", "checksum?:str|none", "filename?:str|none"}},
+var ioModule = newModule("io", "Files from the host or the network.",
+	member{name: "copy", h: ioCopy, doc: "Copy a file or directory from the build directory into the image (a build step, in order with run()).", params: []string{
+		`source|host_path|src:str  # relative to the build directory; a directory's contents are copied`,
+		`target|envd_path|dest:str  # the path in the image`,
+	}},
+	member{name: "mount", h: runtimeMount, doc: "runtime.mount under envd v0's name.", params: []string{
+		`host_path|src:str`, `envd_path|dest:str`,
+	}},
+	member{name: "http", h: ioHTTP, doc: "Download a file into /home/envd/extra_source when the image is built.", params: []string{
+		`url:str`,
+		`checksum?:str|none=None  # "sha256:" and the hex digest; BuildKit verifies it and, with it, never downloads the file again`,
+		`filename?:str|none=None  # default: the last part of the URL`,
+	}},
 )
 
 // ioCopy adds a build step copying from the build context into the image.
@@ -17,4 +33,38 @@ func ioCopy(c *call, a args) error {
 		Pos:  c.pos,
 	})
 	return nil
+}
+
+var bareSHA256 = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+func ioHTTP(c *call, a args) error {
+	sum := a.str("checksum", "")
+	if bareSHA256.MatchString(sum) {
+		sum = "sha256:" + sum // what sha256sum prints
+	}
+	c.s.env.Downloads = append(c.s.env.Downloads, ir.Download{
+		URL: a.str("url", ""), Checksum: sum, Filename: a.str("filename", ""), Pos: c.pos,
+	})
+	return nil
+}
+
+// DataDir is where data.envd's datasets live on the host; "~" is expanded
+// where the container starts, like runtime.mount's paths.
+const DataDir = "~/.local/share/envd/data"
+
+var dataName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
+
+// dataModule is data.*: datasets managed by envd.
+var dataModule = newModule("data", "Datasets managed by envd.",
+	member{name: "envd", v: dataEnvd, returns: "str", doc: "The host directory of a dataset managed by envd, for runtime.mount(host_path=data.envd(\"mnist\"), ...).", params: []string{
+		`name:str  # the dataset's name`,
+	}},
+)
+
+func dataEnvd(c *call, a args) (starlark.Value, error) {
+	name := a.str("name", "")
+	if !dataName.MatchString(name) {
+		return nil, c.errorf(`e.g. data.envd("mnist")`, "data.envd: %q is not a dataset name (letters, digits and _ . -)", name)
+	}
+	return starlark.String(path.Join(DataDir, name)), nil
 }

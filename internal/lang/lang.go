@@ -3,10 +3,16 @@
 //
 // The file is executed once, so that its top level defines functions; then
 // the build function (by default "build") is called with no arguments. The
-// builtins (base, install.*, config.*, runtime.*, io.*, shell, run,
+// builtins (base, install.*, config.*, runtime.*, io.*, data.*, shell, run,
 // git_config) only record what they are asked for, with the position of each
-// call. Every mistake a user can make comes back as an *ir.Error that starts
-// with FILE:LINE:COL, says what is wrong and how to fix it.
+// call; include() runs other .envd files as modules (include.go), pinned in
+// envd.lock when they come from git (lock.go, git.go). Every mistake a user
+// can make comes back as an *ir.Error that starts with FILE:LINE:COL, says
+// what is wrong and how to fix it.
+//
+// The tables of builtins (globals in state.go, the modules in install.go,
+// config.go, ...) are also the source of `envd reference`, docs/build-file.md
+// and the editor stubs in stubs/ (api.go).
 package lang
 
 import (
@@ -33,7 +39,8 @@ const DefaultMaxSteps = 10_000_000
 // Result is what a build file declared.
 type Result struct {
 	Env *ir.Environment // already passed Validate
-	// Files lists every file read: the build file, later included modules.
+	// Files lists every file read: the build file, included modules and,
+	// when a module comes from git, envd.lock.
 	Files []string
 }
 
@@ -43,6 +50,15 @@ type Loader struct {
 	Print io.Writer
 	// MaxSteps overrides DefaultMaxSteps when non-zero.
 	MaxSteps uint64
+	// UpdateModules moves the pin of every git include to the current commit
+	// of its ref and rewrites envd.lock (envd build --update-modules).
+	// Without it a pinned module is used as pinned, from the cache when it
+	// is there, without the network.
+	UpdateModules bool
+	// Offline never fetches: every git include must be pinned and cached.
+	Offline bool
+	// ModuleCache holds git modules; "" means xdg.CacheDir()/modules.
+	ModuleCache string
 }
 
 // Load runs the build file at path (as the user gave it; positions use it
@@ -86,22 +102,11 @@ func (l Loader) LoadSource(filename string, src []byte, fn string) (res *Result,
 	if fn == "" {
 		fn = DefaultFunc
 	}
-	s := &state{path: filename, first: map[string]ir.Pos{}}
-
-	f, err := fileOptions.Parse(filename, src, 0)
+	s := newState(filename, l)
+	thread := s.thread()
+	globals, err := s.exec(thread, filename, src)
 	if err != nil {
-		return nil, s.syntaxError(err, src)
-	}
-	s.starts = exprStarts(f)
-	prog, err := starlark.FileProgram(f, predeclared.Has)
-	if err != nil {
-		return nil, s.resolveErrors(err, f)
-	}
-
-	thread := s.thread(l)
-	globals, err := prog.Init(thread, predeclared)
-	if err != nil {
-		return nil, s.evalError(err)
+		return nil, err
 	}
 	build, err := s.lookup(globals, fn)
 	if err != nil {
@@ -118,17 +123,21 @@ func (l Loader) LoadSource(filename string, src []byte, fn string) (res *Result,
 	if err := env.Validate(); err != nil {
 		return nil, err
 	}
-	return &Result{Env: env, Files: []string{filename}}, nil
+	if err := s.writeLock(); err != nil {
+		return nil, err
+	}
+	return &Result{Env: env, Files: s.read}, nil
 }
 
 // thread makes the Starlark thread: print goes to the loader's writer, a
-// step budget stops endless loops, and load() explains it is not supported.
-func (s *state) thread(l Loader) *starlark.Thread {
-	out := l.Print
+// step budget (shared with included modules) stops endless loops, and
+// load() points to include().
+func (s *state) thread() *starlark.Thread {
+	out := s.opts.Print
 	if out == nil {
 		out = os.Stderr
 	}
-	max := l.MaxSteps
+	max := s.opts.MaxSteps
 	if max == 0 {
 		max = DefaultMaxSteps
 	}
@@ -136,7 +145,7 @@ func (s *state) thread(l Loader) *starlark.Thread {
 		Name:  s.path,
 		Print: func(_ *starlark.Thread, msg string) { fmt.Fprintln(out, msg) },
 		Load: func(*starlark.Thread, string) (starlark.StringDict, error) {
-			return nil, errors.New("load() is not supported; copy the functions into build.envd for now")
+			return nil, errors.New(`load() is not supported; use lib = include(path="lib.envd") and call lib.NAME(...)`)
 		},
 		OnMaxSteps: func(t *starlark.Thread) {
 			s.outOfSteps = max

@@ -8,14 +8,30 @@ import (
 )
 
 // runtimeModule is runtime.*: how the container runs, not what is in the image.
-var runtimeModule = newModule("runtime",
-	member{"environ", runtimeEnviron, []string{"env?:dict", "extra_path?:strs"}},
-	member{"expose", runtimeExpose, []string{"envd_port:int", "host_port?:int", "service?:str", "listen_addr?:str"}},
-	member{"daemon", runtimeDaemon, []string{"commands:argvs"}},
-	member{"init", runtimeInit, []string{"commands:commands"}},
-	member{"mount", runtimeMount, []string{"host_path|src:str", "envd_path|dest:str"}},
-
-	member{"command", nil, []string{"commands:dict"}},
+var runtimeModule = newModule("runtime", "How the container runs (envd up), not what is in the image.",
+	member{name: "environ", h: runtimeEnviron, doc: "Environment variables and PATH entries, in build steps and in the image; a later call wins.", params: []string{
+		`env?:dict={}  # name to value`,
+		`extra_path?:strs=[]  # directories put on PATH after the venv`,
+	}},
+	member{name: "expose", h: runtimeExpose, doc: "Publish a port of the container (on 127.0.0.1 unless listen_addr says otherwise).", params: []string{
+		`envd_port:int  # the port in the container`,
+		`host_port?:int=0  # the port on the host; 0 picks a free one`,
+		`service?:str=""  # a name shown by envd up`,
+		`listen_addr?:str=""  # the host address, e.g. "0.0.0.0"`,
+	}},
+	member{name: "daemon", h: runtimeDaemon, doc: "Processes the environment's supervisor starts and keeps running.", params: []string{
+		`commands:argvs  # one argv list per process, e.g. [["python3", "-m", "http.server"]]`,
+	}},
+	member{name: "init", h: runtimeInit, doc: "Commands run once when the container starts, before the daemons.", params: []string{
+		`commands:commands  # argv lists, or strings run with sh -c`,
+	}},
+	member{name: "mount", h: runtimeMount, doc: "Mount a host directory into the container.", params: []string{
+		`host_path|src:str  # on the host; ~ is the user's home`,
+		`envd_path|dest:str  # in the container`,
+	}},
+	member{name: "command", h: runtimeCommand, doc: "Named commands for the environment, like a Makefile's targets.", params: []string{
+		`commands:dict  # name to shell command, e.g. {"train": "python train.py"}`,
+	}},
 )
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -70,5 +86,25 @@ func runtimeInit(c *call, a args) error {
 // container starts, not here.
 func runtimeMount(c *call, a args) error {
 	c.s.env.Mounts = append(c.s.env.Mounts, ir.Mount{HostPath: a.str("host_path", ""), EnvdPath: a.str("envd_path", ""), Pos: c.pos})
+	return nil
+}
+
+var commandName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
+
+// runtimeCommand merges named commands; a later call wins.
+func runtimeCommand(c *call, a args) error {
+	env := &c.s.env
+	for name, cmd := range a.dict("commands") {
+		if !commandName.MatchString(name) {
+			return c.errorf("names are letters, digits and _ . -", "runtime.command: invalid command name %q", name)
+		}
+		if cmd == "" {
+			return c.errorf(`e.g. {"train": "python train.py"}`, "runtime.command: command %q is empty", name)
+		}
+		if env.Commands == nil {
+			env.Commands = map[string]string{}
+		}
+		env.Commands[name] = cmd
+	}
 	return nil
 }

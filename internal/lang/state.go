@@ -14,23 +14,52 @@ import (
 // state is what one load has recorded so far. Builtins find it through the
 // thread, so the builtin tables below are shared, immutable values.
 type state struct {
-	path string
-	// starts maps the '(' of each call and the '.' of each attribute to the
-	// start of the expression, so positions point at "install.cuda(...)"
-	// rather than at its parenthesis.
-	starts map[lineCol]syntax.Position
-	env    ir.Environment
+	path string // the build file, as given
+	opts Loader
+	// starts maps, per file executed, the '(' of each call and the '.' of
+	// each attribute to the start of the expression, so positions point at
+	// "install.cuda(...)" rather than at its parenthesis.
+	starts map[string]map[lineCol]syntax.Position
+	// read lists every file read, in order: the build file, included
+	// modules, envd.lock.
+	read []string
+	env  ir.Environment
 	// first holds the position of builtins that may be called only once.
 	first map[string]ir.Pos
 	// pythonBy names the builtin that chose the Python version ("" while
 	// Python is absent or implied by python packages).
 	pythonBy   string
-	outOfSteps uint64 // the step limit, once it was hit
+	outOfSteps uint64    // the step limit, once it was hit
+	inc        *includes // include() bookkeeping
 }
 
 const stateKey = "envd.lang.state"
 
 type lineCol struct{ line, col int32 }
+
+func newState(path string, opts Loader) *state {
+	return &state{path: path, opts: opts, starts: map[string]map[lineCol]syntax.Position{}, first: map[string]ir.Pos{}}
+}
+
+// exec parses and runs one file (the build file or an included module) on
+// thread, and returns its globals. Errors are *ir.Error at a place in it.
+func (s *state) exec(thread *starlark.Thread, filename string, src []byte) (starlark.StringDict, error) {
+	s.read = append(s.read, filename)
+	f, err := fileOptions.Parse(filename, src, 0)
+	if err != nil {
+		return nil, syntaxError(filename, err, src)
+	}
+	s.starts[filename] = exprStarts(f)
+	prog, err := starlark.FileProgram(f, predeclared.Has)
+	if err != nil {
+		return nil, s.resolveErrors(err, f)
+	}
+	globals, err := prog.Init(thread, predeclared)
+	if err != nil {
+		return nil, s.evalError(err)
+	}
+	return globals, nil
+}
 
 func exprStarts(f *syntax.File) map[lineCol]syntax.Position {
 	m := map[lineCol]syntax.Position{}
@@ -47,14 +76,15 @@ func exprStarts(f *syntax.File) map[lineCol]syntax.Position {
 }
 
 func (s *state) pos(p syntax.Position) ir.Pos {
-	if start, ok := s.starts[lineCol{p.Line, p.Col}]; ok {
+	if start, ok := s.starts[p.Filename()][lineCol{p.Line, p.Col}]; ok {
 		p = start
 	}
-	return ir.Pos{File: s.path, Line: int(p.Line), Col: int(p.Col)}
+	return ir.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
 }
 
-// innermost returns the position of the innermost frame in the user's file:
-// the builtin call or the failing expression, even inside a helper function.
+// innermost returns the position of the innermost frame in a file of this
+// load: the builtin call or the failing expression, even inside a helper
+// function or an included module.
 func (s *state) innermost(stack starlark.CallStack) ir.Pos {
 	p, _ := s.innermostFrame(stack)
 	return p
@@ -63,7 +93,7 @@ func (s *state) innermost(stack starlark.CallStack) ir.Pos {
 // innermostFrame also returns the name of the function running there.
 func (s *state) innermostFrame(stack starlark.CallStack) (ir.Pos, string) {
 	for i := len(stack) - 1; i >= 0; i-- {
-		if stack[i].Pos.Filename() == s.path {
+		if _, ours := s.starts[stack[i].Pos.Filename()]; ours {
 			return s.pos(stack[i].Pos), stack[i].Name
 		}
 	}
@@ -82,9 +112,10 @@ func (s *state) finish() *ir.Environment {
 
 // call is one call of an envd builtin.
 type call struct {
-	s    *state
-	name string // "install.cuda"
-	pos  ir.Pos
+	s      *state
+	thread *starlark.Thread
+	name   string // "install.cuda"
+	pos    ir.Pos
 }
 
 func (c *call) errorf(hint, format string, a ...any) *ir.Error {
@@ -130,64 +161,64 @@ func (c *call) setPython(version string) error {
 	return nil
 }
 
-// handler does the work of one builtin with its converted arguments.
+// handler does the work of one builtin with its converted arguments; the
+// builtin returns None.
 type handler func(c *call, a args) error
 
-// member declares a builtin of a module: its name, handler and parameters.
-// A nil handler records the call as an ir.OtherCall.
+// valueHandler is a handler whose builtin returns a value.
+type valueHandler func(c *call, a args) (starlark.Value, error)
+
+// member declares a builtin: its name, what it does, its parameters (see
+// param) and one line of documentation. The tables of members are the one
+// source of truth for the builtins, `envd reference` and the editor stubs.
 type member struct {
 	name   string
 	h      handler
 	params []string
+	doc    string
+	// v replaces h for builtins that return a value of type returns (a
+	// Python type, for the stubs).
+	v       valueHandler
+	returns string
 }
 
-// newBuiltin wraps a handler as a Starlark builtin that finds the load's
-// state, positions the call, converts the arguments and returns None.
-func newBuiltin(name string, h handler, specs ...string) *starlark.Builtin {
-	params := parseParams(name, specs)
-	if h == nil {
-		h = recordOther
+// newBuiltin wraps a member as a Starlark builtin that finds the load's
+// state, positions the call, converts the arguments and runs the handler.
+func newBuiltin(name string, m member) *starlark.Builtin {
+	params := parseParams(name, m.params)
+	run := m.v
+	if run == nil {
+		run = func(c *call, a args) (starlark.Value, error) { return starlark.None, m.h(c, a) }
 	}
 	return starlark.NewBuiltin(name, func(thread *starlark.Thread, _ *starlark.Builtin, pos starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		s, ok := thread.Local(stateKey).(*state)
 		if !ok {
 			return nil, fmt.Errorf("%s: called outside of an envd build file", name)
 		}
-		c := &call{s: s, name: name, pos: s.innermost(thread.CallStack())}
+		c := &call{s: s, thread: thread, name: name, pos: s.innermost(thread.CallStack())}
 		a, err := c.unpack(params, pos, kwargs)
 		if err != nil {
 			return nil, err
 		}
-		if err := h(c, a); err != nil {
-			return nil, err
-		}
-		return starlark.None, nil
+		return run(c, a)
 	})
 }
 
-// recordOther keeps a call the build stages do not model yet, so that
-// nothing the user wrote is dropped without a trace.
-func recordOther(c *call, a args) error {
-	call := ir.OtherCall{Name: c.name, Pos: c.pos}
-	if len(a) > 0 {
-		call.Args = a
-	}
-	c.s.env.Calls = append(c.s.env.Calls, call)
-	return nil
-}
-
-// module is a namespace such as install or config. It is our own value, not
-// starlarkstruct.Module, so that a misspelt member gets envd's message.
+// module is a namespace: a builtin one such as install or config, or one
+// that include() returns. It is our own value, not starlarkstruct.Module, so
+// that a misspelt member gets envd's message.
 type module struct {
 	name    string
-	members map[string]*starlark.Builtin
-	names   []string
+	doc     string
+	members map[string]starlark.Value
+	names   []string // sorted
+	decl    []member // builtin modules: in declared order, for the reference
 }
 
-func newModule(name string, fns ...member) *module {
-	m := &module{name: name, members: map[string]*starlark.Builtin{}}
+func newModule(name, doc string, fns ...member) *module {
+	m := &module{name: name, doc: doc, members: map[string]starlark.Value{}, decl: fns}
 	for _, f := range fns {
-		m.members[f.name] = newBuiltin(name+"."+f.name, f.h, f.params...)
+		m.members[f.name] = newBuiltin(name+"."+f.name, f)
 		m.names = append(m.names, f.name)
 	}
 	sort.Strings(m.names)
@@ -204,30 +235,64 @@ func (m *module) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type:
 func (m *module) AttrNames() []string   { return m.names }
 
 func (m *module) Attr(name string) (starlark.Value, error) {
-	if b, ok := m.members[name]; ok {
-		return b, nil
+	if v, ok := m.members[name]; ok {
+		return v, nil
 	}
 	msg := fmt.Sprintf("%s has no function %q", m.name, name)
 	if near := nearest(name, m.names); near != "" {
 		msg += fmt.Sprintf("; did you mean %q?", near)
 	}
+	hint := fmt.Sprintf("%s has %s", m.name, strings.Join(m.names, ", "))
+	if len(m.names) == 0 {
+		hint = m.name + " defines no public functions"
+	}
+	if strings.HasPrefix(name, "_") {
+		hint = "names that start with _ are private to their module; " + hint
+	}
 	// No position here: evalError places it at the innermost user frame.
-	return nil, &ir.Error{Msg: msg, Hint: fmt.Sprintf("%s has %s", m.name, strings.Join(m.names, ", "))}
+	return nil, &ir.Error{Msg: msg, Hint: hint}
 }
 
-// predeclared is what every build file sees besides Starlark's own builtins.
-var predeclared = starlark.StringDict{
-	"base":       newBuiltin("base", base, "os?:str", "language?:str", "image?:str", "dev?:bool"),
-	"shell":      newBuiltin("shell", shell, "name?:str"),
-	"run":        newBuiltin("run", run, "commands:strs", "mount_host?:bool"),
-	"git_config": newBuiltin("git_config", gitConfig, "name?:str|none", "email?:str|none", "editor?:str|none"),
-	"include":    starlark.NewBuiltin("include", include),
-	"install":    installModule,
-	"config":     configModule,
-	"runtime":    runtimeModule,
-	"io":         ioModule,
+// globals are the builtins outside any module, in the order the reference
+// lists them.
+var globals = []member{
+	{name: "base", h: base, doc: "Choose the base image: the article's os= and language= form, or envd v1's image= and dev=.", params: []string{
+		`os?:str=""  # ubuntu20.04, ubuntu22.04, ubuntu24.04, debian11 or debian12`,
+		`language?:str=""  # python, python3, python3.X; r or julia`,
+		`image?:str=""  # any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"`,
+		`dev?:bool  # a development environment (agent, user, shell, ssh); default True, except with image=`,
+	}},
+	{name: "shell", h: shell, doc: "Choose the interactive shell of a dev environment.", params: []string{
+		`name?:str="base"  # base (the image's own), bash, zsh or fish`,
+	}},
+	{name: "run", h: run, doc: "Run shell commands at build time, in order, in one step after every package.", params: []string{
+		`commands:strs  # each runs with sh -c; the step fails when one fails`,
+		`mount_host?:bool=False  # mount the build directory read-only at /home/envd/PROJECT (the build is then never skipped)`,
+	}},
+	{name: "git_config", h: gitConfig, doc: "Set git's user name, email and editor in the image.", params: []string{
+		`name?:str|none=None`, `email?:str|none=None`, `editor?:str|none=None`,
+	}},
+	{name: "include", v: include, returns: "Any", doc: "Load a shared .envd module from a git repository or a file and return its public functions.", params: []string{
+		`git?:str=""  # repository URL (https://, ssh, file:// or a local path); pinned by commit in envd.lock`,
+		`ref?:str=""  # tag, branch or commit of git; default: the repository's default branch`,
+		`path?:str=""  # without git: a .envd file relative to this file; with git: a file in the repository (default: every .envd file at its root)`,
+	}},
 }
 
-// modules lists the namespaces, to suggest "install.python_packages" for a
-// bare python_packages(...).
-var modules = []*module{installModule, configModule, runtimeModule, ioModule}
+// predeclared is what every build file sees besides Starlark's own
+// builtins. It is filled in init: include() runs files that see it.
+var predeclared starlark.StringDict
+
+func init() {
+	predeclared = starlark.StringDict{}
+	for _, g := range globals {
+		predeclared[g.name] = newBuiltin(g.name, g)
+	}
+	for _, m := range modules {
+		predeclared[m.name] = m
+	}
+}
+
+// modules lists the namespaces, in the order the reference lists them; it
+// also suggests "install.python_packages" for a bare python_packages(...).
+var modules = []*module{installModule, configModule, runtimeModule, ioModule, dataModule}

@@ -1,0 +1,119 @@
+package lang
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Stubs renders the builtins as a Python type stub, __builtins__.pyi: with
+// it, pyright and Pylance complete and check build.envd files (see
+// docs/build-file.md, "Editor support").
+func Stubs() string {
+	var b strings.Builder
+	b.WriteString(`# Type stubs for envd's build files (build.envd, *.envd).
+# Generated from envd's builtins by ` + "`envd reference --format pyi`" + `; do not edit.
+# Editor set-up: docs/build-file.md, "Editor support".
+from typing import Any, Dict, NoReturn, Optional, Sequence, Union, overload
+
+def fail(*args: object, sep: str = " ") -> NoReturn:
+    """Stop the build with an error (a Starlark builtin)."""
+    ...
+`)
+	for _, f := range builtinsIn("") {
+		b.WriteString("\n")
+		writeStub(&b, f, "")
+	}
+	for _, m := range Modules() {
+		class := "_" + strings.ToUpper(m.Name[:1]) + m.Name[1:]
+		fmt.Fprintf(&b, "\nclass %s:\n    %s\n", class, docstring(m.Doc, nil, "    "))
+		for _, f := range builtinsIn(m.Name) {
+			b.WriteString("\n")
+			writeStub(&b, f, "    ")
+		}
+		fmt.Fprintf(&b, "\n%s: %s\n", m.Name, class)
+	}
+	return b.String()
+}
+
+// writeStub writes one function; builtins whose parameters have older names
+// get one overload per naming (io.copy(src=..., dest=...)).
+func writeStub(b *strings.Builder, f Builtin, indent string) {
+	name := f.Name[strings.LastIndex(f.Name, ".")+1:]
+	returns := f.Returns
+	if returns == "" {
+		returns = "None"
+	}
+	variants := aliasVariants(f.Params)
+	for i, params := range variants {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if len(variants) > 1 {
+			b.WriteString(indent + "@overload\n")
+		}
+		if indent != "" {
+			b.WriteString(indent + "@staticmethod\n")
+		}
+		fmt.Fprintf(b, "%sdef %s(%s) -> %s:\n", indent, name, stubParams(params, i > 0), returns)
+		fmt.Fprintf(b, "%s    %s\n%s    ...\n", indent, docstring(f.Doc, params, indent+"    "), indent)
+	}
+}
+
+// aliasVariants returns the parameters under their names, then under each
+// set of older names.
+func aliasVariants(params []Param) [][]Param {
+	out := [][]Param{params}
+	for i := 0; ; i++ {
+		var v []Param
+		renamed := false
+		for _, p := range params {
+			if i < len(p.Aliases) {
+				p.Name, renamed = p.Aliases[i], true
+			}
+			v = append(v, p)
+		}
+		if !renamed {
+			return out
+		}
+		out = append(out, v)
+	}
+}
+
+func stubParams(params []Param, keywordOnly bool) string {
+	var ps []string
+	if keywordOnly {
+		ps = append(ps, "*")
+	}
+	for _, p := range params {
+		s := p.Name + ": " + p.Type
+		switch {
+		case p.Default != "":
+			s += " = " + p.Default
+		case p.Kind == string(kindStrOrNone):
+			s += " = None"
+		case !p.Required:
+			s += " = ..."
+		}
+		ps = append(ps, s)
+	}
+	return strings.Join(ps, ", ")
+}
+
+func docstring(doc string, params []Param, indent string) string {
+	var b strings.Builder
+	esc := strings.NewReplacer(`\`, `\\`).Replace
+	b.WriteString(`"""` + esc(doc))
+	var args []string
+	for _, p := range params {
+		if p.Doc != "" {
+			args = append(args, fmt.Sprintf("%s    %s: %s", indent, p.Name, esc(p.Doc)))
+		}
+	}
+	if len(args) > 0 {
+		fmt.Fprintf(&b, "\n\n%sArgs:\n%s\n%s", indent, strings.Join(args, "\n"), indent)
+	} else if strings.HasSuffix(doc, `"`) {
+		b.WriteString(" ") // """ right after a quote would end the string early
+	}
+	b.WriteString(`"""`)
+	return b.String()
+}
