@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"envd.dev/envd/internal/vsix"
 )
@@ -31,13 +32,17 @@ func runVSCodeExtensions(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(tmp)
 	for _, id := range fset.Args() {
-		ref, err := vsix.ParseRef(id)
+		file, err := id, error(nil)
+		if !strings.HasSuffix(strings.ToLower(id), ".vsix") { // a marketplace id, not a file
+			var ref vsix.Ref
+			if ref, err = vsix.ParseRef(id); err == nil {
+				file, err = vsix.Download(context.Background(), *marketplace, ref, tmp)
+			}
+		}
 		if err == nil {
-			var file, dest string
-			if file, err = vsix.Download(context.Background(), *marketplace, ref, tmp); err == nil {
-				if dest, err = vsix.Install(file, *dir); err == nil {
-					fmt.Fprintf(stdout, "installed %s into %s\n", id, dest)
-				}
+			var dest string
+			if dest, err = vsix.Install(file, *dir); err == nil {
+				fmt.Fprintf(stdout, "installed %s into %s\n", id, dest)
 			}
 		}
 		if err != nil {

@@ -65,6 +65,11 @@ func contextPaths(env *ir.Environment) ([]string, error) {
 	for _, f := range env.LocalWheels {
 		paths = append(paths, f.Path)
 	}
+	for _, x := range env.VSCodeExtensions {
+		if ir.IsLocalVSIX(x.Name) {
+			paths = append(paths, x.Name)
+		}
+	}
 	for _, s := range env.Steps {
 		if s.Copy != nil {
 			paths = append(paths, s.Copy.Source)

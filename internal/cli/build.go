@@ -203,6 +203,11 @@ func checkContextFiles(env *ir.Environment, dir string) error {
 			check(s.Copy.Source, s.Pos, "copy source")
 		}
 	}
+	for _, x := range env.VSCodeExtensions {
+		if ir.IsLocalVSIX(x.Name) {
+			check(x.Name, x.Pos, "extension file")
+		}
+	}
 	return errors.Join(errs...)
 }
 

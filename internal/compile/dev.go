@@ -2,9 +2,11 @@ package compile
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
+	"envd.dev/envd/internal/ir"
 	"github.com/moby/buildkit/client/llb"
 )
 
@@ -147,9 +149,15 @@ func (c *compiler) vscodeExtensions(st llb.State) llb.State {
 	if len(exts) == 0 {
 		return st
 	}
-	var ids []string
+	var ids, local []string
 	for _, e := range exts {
-		ids = append(ids, e.Name)
+		if ir.IsLocalVSIX(e.Name) {
+			p := path.Clean(e.Name)
+			local = append(local, p)
+			ids = append(ids, vsixDir+"/"+p)
+		} else {
+			ids = append(ids, e.Name)
+		}
 	}
 	marketplace := c.opts.VSCodeMarketplace
 	if marketplace == "" {
@@ -158,11 +166,18 @@ func (c *compiler) vscodeExtensions(st llb.State) llb.State {
 	install := append([]string{AgentPath, "vscode-extensions", "--marketplace", marketplace, "--dir", vscodeDir + "/extensions"}, ids...)
 	// root's home points at the same place, for when the host user is root.
 	script := shellJoin(install) + fmt.Sprintf(" && chown -R %d:%d %s && ln -sfn %s /root/.vscode-server", DevUID, DevUID, vscodeDir, vscodeDir)
-	return st.Run(append(c.trust(),
+	opts := append(c.trust(),
 		llb.Args([]string{"/bin/sh", "-c", script}),
 		named(fmt.Sprintf("vscode extensions: %s%s", strings.Join(ids, " "), at(exts[0].Pos))),
-	)...).Root()
+	)
+	if len(local) > 0 {
+		opts = append(opts, llb.AddMount(vsixDir, c.context(local), llb.Readonly))
+	}
+	return st.Run(opts...).Root()
 }
+
+// vsixDir is where extension files from the build directory are mounted.
+const vsixDir = mountDir + "/vsix"
 
 // DefaultVSCodeMarketplace is Open VSX.
 const DefaultVSCodeMarketplace = "https://open-vsx.org"

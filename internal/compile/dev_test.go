@@ -72,14 +72,21 @@ func TestDevImageHasAgentUserAndShell(t *testing.T) {
 
 func TestVSCodeExtensionsInstallWithTheAgent(t *testing.T) {
 	env := devEnv()
-	env.VSCodeExtensions = []ir.Package{{Name: "ms-python.python"}, {Name: "acme.rocket@1.2.3"}}
+	env.VSCodeExtensions = []ir.Package{{Name: "ms-python.python"}, {Name: "acme.rocket@1.2.3"}, {Name: "tools/mine.vsix"}}
 	g, _ := compileGraph(t, env, Options{VSCodeMarketplace: "http://127.0.0.1:9/vsx"})
 	e := g.exec(t, "vscode-extensions")
 	args := strings.Join(e.Meta.Args, " ")
-	for _, want := range []string{AgentPath + " vscode-extensions --marketplace http://127.0.0.1:9/vsx --dir /home/envd/.vscode-server/extensions ms-python.python acme.rocket@1.2.3", "ln -sfn /home/envd/.vscode-server /root/.vscode-server"} {
+	for _, want := range []string{AgentPath + " vscode-extensions --marketplace http://127.0.0.1:9/vsx --dir /home/envd/.vscode-server/extensions ms-python.python acme.rocket@1.2.3 /tmp/envd/vsix/tools/mine.vsix", "ln -sfn /home/envd/.vscode-server /root/.vscode-server"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("extension step %q lacks %q", args, want)
 		}
+	}
+	var mounted bool
+	for _, m := range e.Mounts {
+		mounted = mounted || (m.Dest == vsixDir && m.Readonly)
+	}
+	if !mounted {
+		t.Error("extension files from the build directory are not mounted")
 	}
 	if !dependsOn(g, e, g.exec(t, "useradd")) {
 		t.Error("extensions install before the user exists")

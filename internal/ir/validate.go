@@ -60,6 +60,12 @@ func (e *Environment) Validate() error {
 		}
 	}
 	for _, p := range e.VSCodeExtensions {
+		if IsLocalVSIX(p.Name) {
+			if err := checkContextPath(p.Name); err != "" {
+				add(Errorf(p.Pos, "use a path inside the build directory, relative to it", "extension file %q %s", p.Name, err))
+			}
+			continue
+		}
 		if !extensionID.MatchString(p.Name) {
 			add(Errorf(p.Pos, `extensions are named publisher.name, e.g. "ms-python.python"`, "invalid extension id %q", p.Name))
 		}
@@ -118,3 +124,7 @@ func checkContextPath(p string) string {
 	}
 	return ""
 }
+
+// IsLocalVSIX tells an extension file in the build directory ("tools/x.vsix")
+// from a marketplace id ("ms-python.python").
+func IsLocalVSIX(name string) bool { return strings.HasSuffix(strings.ToLower(name), ".vsix") }
