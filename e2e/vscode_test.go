@@ -3,9 +3,9 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
-	"io"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
