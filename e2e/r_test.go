@@ -72,10 +72,18 @@ func TestRPackagesFromALocalCRAN(t *testing.T) {
 	if n := tarballs.Load(); n != 1 {
 		t.Errorf("first build downloaded %d tarballs, want 1", n)
 	}
-	// Another step changes; the package step reruns from its cache.
-	os.WriteFile(filepath.Join(dir, "build.envd"), []byte(file(`    run(commands=["echo changed"])`)), 0o644)
+	// A system package changes underneath: the R package step runs again,
+	// from the tarballs kept in its cache mount.
+	os.WriteFile(filepath.Join(dir, "build.envd"), []byte(file(`    install.apt_packages(name=["file"])`)), 0o644)
 	tarballs.Store(0)
-	build(t, dir)
+	m := build(t, dir)
+	reran := false
+	for _, step := range m.Ran {
+		reran = reran || strings.HasPrefix(step, "R packages: hello")
+	}
+	if !reran {
+		t.Errorf("the R package step did not run again: %q", m.Ran)
+	}
 	if n := tarballs.Load(); n != 0 {
 		t.Errorf("rebuild downloaded %d tarballs, want 0", n)
 	}
