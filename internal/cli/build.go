@@ -307,6 +307,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		return nil, err
 	}
 	tr := newTracker()
+	layers := layerOrderFile(p.tag)
 	status := make(chan *client.SolveStatus)
 	req := builder.Request{
 		BaseImage:  p.env.Base.Image,
@@ -318,10 +319,11 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error) {
 			r, err := compile.Build(ctx, p.env, compile.Options{
 				Project: p.project, EnvdVersion: Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
-				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace,
+				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(),
 			}, read)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))
+				layers.next = r.LayerOrder
 			}
 			return r, err
 		},
@@ -345,6 +347,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			return nil, err
 		}
 	}
+	layers.save()
 	res.Cached, res.Steps = tr.counts()
 	res.Ran = tr.ran()
 	res.Digest = out.Digest

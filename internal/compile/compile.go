@@ -15,6 +15,7 @@ package compile
 
 import (
 	"context"
+	"sort"
 	"fmt"
 	"path"
 	"strings"
@@ -63,6 +64,9 @@ type Options struct {
 	// Lock lists the resolved Python distributions, one layer each; nil
 	// installs the whole set in one pip run (see Build).
 	Lock []Distribution
+	// LayerOrder is Result.LayerOrder of the previous build of the same
+	// environment: layers keep their places, new ones go on top.
+	LayerOrder []string
 	// VSCodeMarketplace is the Open VSX-compatible URL extensions come from;
 	// "" means DefaultVSCodeMarketplace.
 	VSCodeMarketplace string
@@ -96,6 +100,9 @@ func (c *compiler) trust() []llb.RunOption {
 type Result struct {
 	Def    *llb.Definition
 	Config ocispecs.Image
+	// LayerOrder is the order the merged layers took; give it back as
+	// Options.LayerOrder next time.
+	LayerOrder []string
 }
 
 // Compile builds the LLB graph for env.
@@ -110,12 +117,13 @@ func Compile(ctx context.Context, env *ir.Environment, o Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Def: def, Config: cfg}, nil
+	return &Result{Def: def, Config: cfg, LayerOrder: c.layerOrder}, nil
 }
 
 type compiler struct {
-	env  *ir.Environment
-	opts Options
+	env        *ir.Environment
+	opts       Options
+	layerOrder []string // the merge's layer keys, bottom to top
 }
 
 func (c *compiler) graph() llb.State {
@@ -123,35 +131,79 @@ func (c *compiler) graph() llb.State {
 	if c.env.Python != nil {
 		root = c.pythonRuntime(root)
 	}
-	var branches []llb.State // independent changes on top of root
+	if c.env.Base.Dev {
+		// Below every package layer, so adding a package never reruns it.
+		root = c.devUser(root)
+	}
+	var branches []layer // independent changes on top of root
 	if pkgs := c.systemPackages(); len(pkgs) > 0 {
 		pos := c.env.Base.Pos
 		if len(c.env.AptPackages) > 0 {
 			pos = c.env.AptPackages[0].Pos
 		}
-		branches = append(branches, c.apt(root, pkgs, "system packages", pos))
+		branches = append(branches, layer{"system:" + strings.Join(pkgs, " "), c.apt(root, pkgs, "system packages", pos)})
 	}
 	if c.env.Python != nil {
 		branches = append(branches, c.pythonPackages(root)...)
 	}
+	if c.env.Base.Dev {
+		if ext, ok := c.vscodeExtensions(root); ok {
+			branches = append(branches, ext)
+		}
+	}
 	st := root
 	switch {
 	case len(branches) == 1 && !c.env.Base.Dev:
-		st = branches[0] // nothing to merge
+		st = branches[0].st // nothing to merge
 	case len(branches) > 0 || c.env.Base.Dev:
-		layers := []llb.State{root}
+		var layers []layer
 		for _, b := range branches {
-			layers = append(layers, llb.Diff(root, b))
+			layers = append(layers, layer{b.key, llb.Diff(root, b.st)})
 		}
 		if c.env.Base.Dev {
-			layers = append(layers, c.agentLayer())
+			layers = append(layers, layer{"agent", c.agentLayer()})
 		}
-		st = llb.Merge(layers, named("merge independent stages"))
-	}
-	if c.env.Base.Dev {
-		st = c.vscodeExtensions(c.devUser(st))
+		inputs := []llb.State{root}
+		for _, l := range c.ordered(layers) {
+			inputs = append(inputs, l.st)
+		}
+		st = llb.Merge(inputs, named("merge independent stages"))
 	}
 	return c.steps(c.languageSteps(st))
+}
+
+// layer is one input of the merge, with a key that says what it holds.
+type layer struct {
+	key string
+	st  llb.State
+}
+
+// ordered puts the layers in the order they first appeared in earlier
+// builds (Options.LayerOrder), new ones last. Docker knows a layer by
+// everything below it, so a layer that is new or changed goes on top, and
+// the layers below it stay as Docker has them: adding a package hands over
+// one layer, not every layer above where its name sorts.
+func (c *compiler) ordered(layers []layer) []layer {
+	rank := map[string]int{}
+	for i, k := range c.opts.LayerOrder {
+		rank[k] = i
+	}
+	sort.SliceStable(layers, func(i, j int) bool {
+		ri, oki := rank[layers[i].key]
+		rj, okj := rank[layers[j].key]
+		switch {
+		case oki && okj:
+			return ri < rj
+		case oki != okj:
+			return oki
+		}
+		return layers[i].key < layers[j].key
+	})
+	c.layerOrder = nil
+	for _, l := range layers {
+		c.layerOrder = append(c.layerOrder, l.key)
+	}
+	return layers
 }
 
 // base is the image with its config's env, so build steps see the same PATH

@@ -3,6 +3,7 @@ package compile
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"sort"
 	"strings"
 
@@ -87,7 +88,8 @@ func (c *compiler) agentLayer() llb.State {
 }
 
 // devUser creates the dev user, sudo rights, the shell prompt and git
-// config. It runs after the merge, so the user owns the venv's files.
+// config. It runs on the runtime, below the package layers, so it needs none
+// of the packages: sudo, the shell and git arrive later in their own layer.
 func (c *compiler) devUser(st llb.State) llb.State {
 	var script strings.Builder
 	fmt.Fprintf(&script, `set -e
@@ -99,55 +101,69 @@ if [ -n "$old" ] && [ "$old" != %[2]s ]; then groupdel "$old"; fi
 getent group %[2]s >/dev/null || groupadd -g %[1]d %[2]s
 getent passwd %[2]s >/dev/null || useradd -m -d %[3]s -u %[1]d -g %[1]d -s %[4]s %[2]s
 usermod -s %[4]s %[2]s
-echo '%[2]s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/envd && chmod 0440 /etc/sudoers.d/envd
+mkdir -p /etc/sudoers.d && echo '%[2]s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/envd && chmod 0440 /etc/sudoers.d/envd
 `, DevUID, DevUser, DevHome, c.shellPath())
 	// Login shells (ssh, VS Code) run /etc/profile, which resets PATH.
 	fmt.Fprintf(&script, "echo %s > /etc/profile.d/00-envd-path.sh\n", shellJoin([]string{"export PATH=" + shellJoin([]string{c.path()})}))
 	script.WriteString(promptScript)
-	if g := c.env.GitConfig; g != nil {
-		for _, kv := range [][2]string{{"user.name", g.Name}, {"user.email", g.Email}, {"core.editor", g.Editor}} {
-			if kv[1] != "" {
-				fmt.Fprintf(&script, "git config --system %s %s\n", kv[0], shellJoin([]string{kv[1]}))
-			}
-		}
-	}
-	return st.Run(
+	st = st.Run(
 		llb.Args([]string{"/bin/sh", "-c", script.String()}),
 		named(fmt.Sprintf("dev environment: user %s, shell %s", DevUser, c.shellPath())),
 	).Root()
+	if cfg := c.gitConfig(); cfg != "" {
+		st = st.File(llb.Mkfile("/etc/gitconfig", 0o644, []byte(cfg)), named("git config"))
+	}
+	return st
+}
+
+// gitConfig renders git_config() as /etc/gitconfig, or "".
+func (c *compiler) gitConfig() string {
+	g := c.env.GitConfig
+	if g == nil {
+		return ""
+	}
+	var b strings.Builder
+	quote := func(v string) string { return strconv.Quote(v) } // git reads C-style quoted values
+	if g.Name != "" || g.Email != "" {
+		b.WriteString("[user]\n")
+		if g.Name != "" {
+			fmt.Fprintf(&b, "\tname = %s\n", quote(g.Name))
+		}
+		if g.Email != "" {
+			fmt.Fprintf(&b, "\temail = %s\n", quote(g.Email))
+		}
+	}
+	if g.Editor != "" {
+		fmt.Fprintf(&b, "[core]\n\teditor = %s\n", quote(g.Editor))
+	}
+	return b.String()
 }
 
 // promptScript shows the environment's name (ENVD_NAME, set by `envd up`)
-// in every shell's prompt.
+// in every shell's prompt. The shells' own rc files may not exist yet, so
+// the prompt goes into the user's.
 const promptScript = `
 cat >> /etc/bash.bashrc <<'EOS'
 [ -n "$ENVD_NAME" ] && PS1="(envd:$ENVD_NAME) \u@\h:\w\$ "
 EOS
-if [ -d /etc/zsh ]; then
-  cat >> /etc/zsh/zshrc <<'EOS'
-[ -n "$ENVD_NAME" ] && PROMPT="(envd:$ENVD_NAME) %n@%m:%~%# "
-EOS
-  touch /home/envd/.zshrc && chown envd:envd /home/envd/.zshrc
-fi
-if [ -d /etc/fish ]; then
-  mkdir -p /etc/fish/conf.d
-  cat > /etc/fish/conf.d/envd.fish <<'EOS'
-function fish_prompt; echo -n "(envd:$ENVD_NAME) "(whoami)@(hostname):(prompt_pwd)"> "; end
-EOS
-fi
 # Debian's skeleton .bashrc sets PS1 after /etc/bash.bashrc; say it again last.
 echo '[ -n "$ENVD_NAME" ] && PS1="(envd:$ENVD_NAME) \u@\h:\w\$ "' >> /home/envd/.bashrc
+echo '[ -n "$ENVD_NAME" ] && PROMPT="(envd:$ENVD_NAME) %n@%m:%~%# "' >> /home/envd/.zshrc
+mkdir -p /home/envd/.config/fish/conf.d
+echo 'function fish_prompt; echo -n "(envd:$ENVD_NAME) "(whoami)@(hostname):(prompt_pwd)"> "; end' > /home/envd/.config/fish/conf.d/envd.fish
+chown -R envd:envd /home/envd
 `
 
 // vscodeDir is where VS Code's remote server looks for extensions.
 const vscodeDir = DevHome + "/.vscode-server"
 
 // vscodeExtensions installs install.vscode_extensions() with the agent,
-// which is in the image by now, from an Open VSX-compatible marketplace.
-func (c *compiler) vscodeExtensions(st llb.State) llb.State {
+// mounted from its own layer, from an Open VSX-compatible marketplace. It is
+// a branch of its own: a package change never downloads them again.
+func (c *compiler) vscodeExtensions(root llb.State) (layer, bool) {
 	exts := c.env.VSCodeExtensions
 	if len(exts) == 0 {
-		return st
+		return layer{}, false
 	}
 	var ids, local []string
 	for _, e := range exts {
@@ -168,12 +184,21 @@ func (c *compiler) vscodeExtensions(st llb.State) llb.State {
 	script := shellJoin(install) + fmt.Sprintf(" && chown -R %d:%d %s && ln -sfn %s /root/.vscode-server", DevUID, DevUID, vscodeDir, vscodeDir)
 	opts := append(c.trust(),
 		llb.Args([]string{"/bin/sh", "-c", script}),
+		llb.AddMount(path.Dir(AgentPath), c.agentLayer(), llb.SourcePath(path.Dir(AgentPath)), llb.Readonly),
 		named(fmt.Sprintf("vscode extensions: %s%s", strings.Join(ids, " "), at(exts[0].Pos))),
 	)
 	if len(local) > 0 {
 		opts = append(opts, llb.AddMount(vsixDir, c.context(local), llb.Readonly))
 	}
-	return st.Run(opts...).Root()
+	return layer{"vscode:" + marketplace + " " + strings.Join(exts2names(exts), " "), root.Run(opts...).Root()}, true
+}
+
+func exts2names(exts []ir.Package) []string {
+	var n []string
+	for _, e := range exts {
+		n = append(n, e.Name)
+	}
+	return n
 }
 
 // vsixDir is where extension files from the build directory are mounted.

@@ -52,10 +52,23 @@ func TestDevImageHasAgentUserAndShell(t *testing.T) {
 		}
 	}
 	user := strings.Join(g.exec(t, "useradd").Meta.Args, " ")
-	for _, want := range []string{"-u 1000", "-s /usr/bin/zsh", "NOPASSWD", "git config --system user.name 'Ada Lovelace'", "ENVD_NAME", "/etc/profile.d/00-envd-path.sh"} {
+	for _, want := range []string{"-u 1000", "-s /usr/bin/zsh", "NOPASSWD", "ENVD_NAME", "/etc/profile.d/00-envd-path.sh"} {
 		if !strings.Contains(user, want) {
 			t.Errorf("user step lacks %q", want)
 		}
+	}
+	var gitconfig string
+	for _, op := range g.list {
+		if f := op.GetFile(); f != nil {
+			for _, a := range f.Actions {
+				if mk := a.GetMkfile(); mk != nil && mk.Path == "/etc/gitconfig" {
+					gitconfig = string(mk.Data)
+				}
+			}
+		}
+	}
+	if gitconfig != "[user]\n\tname = \"Ada Lovelace\"\n\temail = \"ada@example.com\"\n" {
+		t.Errorf("/etc/gitconfig = %q", gitconfig)
 	}
 	if !strings.Contains(strings.Join(g.exec(t, "pip install").Meta.Args, " "), "jupyterlab") {
 		t.Error("config.jupyter did not install jupyterlab")

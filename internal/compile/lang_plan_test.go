@@ -19,14 +19,14 @@ func TestPlan(t *testing.T) {
 		"  1  image docker.io/library/debian:bookworm",
 		"python runtime: apt-get install python3 python3-venv [build.envd:2:5]",
 		"cache /var/cache/apt = envd-apt-archives (locked)",
+		"dev environment: user envd",
 		"in parallel, then merged:",
-		"a)", "system packages: apt-get install",
+		"a)", "read envd-agent binary",
 		"b)", "python packages: pip install numpy>=1.26 six [build.envd:4:5]",
 		"cache /root/.cache/pip = envd-pip-cache (shared)",
 		"secret envd-ca-bundle at /run/envd/ca-bundle.crt (not stored in the image)",
-		"c)", "read envd-agent binary",
+		"c)", "system packages: apt-get install",
 		"merge independent stages",
-		"dev environment: user envd",
 		"language packages: apt-get install",
 		"in parallel, then merged:",
 		"a)", "R packages: ggplot2 [build.envd:6:5]",
@@ -35,8 +35,8 @@ func TestPlan(t *testing.T) {
 		"merge language stages",
 		"run: cargo --version [build.envd:13:5]",
 		"Cache mounts (kept by the builder between builds",
-		"envd-apt-archives", "/var/cache/apt", "locked", "steps 3, 5, 11",
-		"envd-pip-cache", "/root/.cache/pip", "shared", "steps 6, 23",
+		"envd-apt-archives", "/var/cache/apt", "locked", "steps 3, 9, 11",
+		"envd-pip-cache", "/root/.cache/pip", "shared", "steps 8, 23",
 	}
 	rest := plan
 	for _, w := range want {

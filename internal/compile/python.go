@@ -149,7 +149,7 @@ func (c *compiler) ownVenv() string {
 // top of the runtime: one per resolved distribution when the set was
 // resolved (so adding a package installs that package alone), else one
 // pip run for the whole set.
-func (c *compiler) pythonPackages(runtime llb.State) []llb.State {
+func (c *compiler) pythonPackages(runtime llb.State) []layer {
 	set, ok := c.pipSet()
 	if !ok {
 		return nil
@@ -158,22 +158,23 @@ func (c *compiler) pythonPackages(runtime llb.State) []llb.State {
 		script := shellJoin(c.pipCommand(set.args...)) + c.ownVenv()
 		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
 			named(fmt.Sprintf("python packages: pip install %s%s", strings.Join(set.what, " "), at(set.pos))))
-		return []llb.State{runtime.Run(append(opts, set.mounts...)...).Root()}
+		return []layer{{"python:" + strings.Join(set.what, " "), runtime.Run(append(opts, set.mounts...)...).Root()}}
 	}
-	var branches []llb.State
+	var branches []layer
 	for _, group := range groupDistributions(c.opts.Lock, c.maxPackageLayers()) {
 		var urls, names []string
 		for _, d := range group {
 			urls = append(urls, d.installArg())
 			names = append(names, d.Name+" "+d.Version)
 		}
+		key := "python:" + strings.Join(urls, " ")
 		script := shellJoin(c.pipCommand(append([]string{"--no-deps"}, urls...)...)) + c.ownVenv()
 		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
 			named(fmt.Sprintf("python packages: install %s%s", strings.Join(names, ", "), at(set.pos))))
 		if len(c.env.LocalWheels) > 0 {
 			opts = append(opts, c.wheelsMount())
 		}
-		branches = append(branches, runtime.Run(opts...).Root())
+		branches = append(branches, layer{key, runtime.Run(opts...).Root()})
 	}
 	return branches
 }

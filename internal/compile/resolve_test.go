@@ -179,3 +179,28 @@ func TestOneLayerPerDistribution(t *testing.T) {
 		t.Errorf("adding a package: %d steps, %d new; want 4 and 1", len(second), added)
 	}
 }
+
+// TestNewLayersGoOnTop: given the previous build's layer order, a new
+// package's layer lands on top and every other layer keeps its place, even
+// when the new name sorts first.
+func TestNewLayersGoOnTop(t *testing.T) {
+	dists := func(names ...string) []Distribution {
+		var out []Distribution
+		for _, n := range names {
+			out = append(out, Distribution{Name: n, Version: "1", URL: "http://127.0.0.1:9/files/" + n + ".whl"})
+		}
+		return out
+	}
+	first, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: dists("numpy", "six")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: dists("aaa", "numpy", "six"), LayerOrder: first.LayerOrder})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]string{}, first.LayerOrder...), "python:http://127.0.0.1:9/files/aaa.whl")
+	if strings.Join(second.LayerOrder, "|") != strings.Join(want, "|") {
+		t.Errorf("layer order after adding aaa:\n got %q\nwant %q", second.LayerOrder, want)
+	}
+}

@@ -247,7 +247,11 @@ func (s *Server) serveProject(w http.ResponseWriter, r *http.Request) {
 		}
 		found = true
 		f := html.EscapeString(wh.file)
-		fmt.Fprintf(&b, "<a href=\"/files/%s#sha256=%s\">%s</a><br>\n", f, sum, f)
+		meta := ""
+		if m, err := metadataHash(filepath.Join(s.dir, wh.file)); err == nil {
+			meta = fmt.Sprintf(` data-dist-info-metadata="sha256=%s" data-core-metadata="sha256=%s"`, m, m)
+		}
+		fmt.Fprintf(&b, "<a href=\"/files/%s#sha256=%s\"%s>%s</a><br>\n", f, sum, meta, f)
 	}
 	if !found {
 		// pip reads a 404 as "no such project" and says so.
@@ -301,6 +305,10 @@ func (s *Server) hash(file string) (string, error) {
 
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
+	if wheel, ok := strings.CutSuffix(file, ".metadata"); ok && wheel == filepath.Base(wheel) && strings.HasSuffix(wheel, ".whl") {
+		s.serveMetadata(w, r, wheel)
+		return
+	}
 	if file != filepath.Base(file) || strings.HasPrefix(file, ".") || !strings.HasSuffix(file, ".whl") {
 		http.NotFound(w, r)
 		return
