@@ -15,9 +15,9 @@ package compile
 
 import (
 	"context"
-	"sort"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"

@@ -3,8 +3,8 @@ package compile
 import (
 	"fmt"
 	"path"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 
 	"envd.dev/envd/internal/ir"
