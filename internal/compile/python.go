@@ -162,22 +162,15 @@ func (c *compiler) pythonPackages(runtime llb.State) []layer {
 	}
 	var branches []layer
 	for _, group := range groupDistributions(c.opts.Lock, c.maxPackageLayers()) {
-		var urls, args, names []string
-		var files []llb.RunOption
-		for i, d := range group {
+		var urls, names []string
+		for _, d := range group {
 			urls = append(urls, d.installArg())
 			names = append(names, d.Name+" "+d.Version)
-			arg, mount := d.source(fmt.Sprintf("%s/%d", distDir, i))
-			args = append(args, arg)
-			if mount != nil {
-				files = append(files, mount)
-			}
 		}
 		key := "python:" + strings.Join(urls, " ")
-		script := shellJoin(c.pipCommand(append([]string{"--no-deps"}, args...)...)) + c.ownVenv()
+		script := shellJoin(c.pipCommand(append([]string{"--no-deps"}, urls...)...)) + c.ownVenv()
 		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
 			named(fmt.Sprintf("python packages: install %s%s", strings.Join(names, ", "), at(set.pos))))
-		opts = append(opts, files...)
 		if len(c.env.LocalWheels) > 0 {
 			opts = append(opts, c.wheelsMount())
 		}

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"net/url"
-	"path"
 	"sort"
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
-	digest "github.com/opencontainers/go-digest"
 
 	"envd.dev/envd/internal/ir"
 )
@@ -49,29 +46,6 @@ func (d Distribution) installArg() string {
 		return d.URL + "#sha256=" + d.SHA256
 	}
 	return d.URL
-}
-
-// distDir is where downloaded distribution files are mounted in install steps.
-const distDir = mountDir + "/dist"
-
-// source is how an install step gets d: a file BuildKit downloads itself
-// and keeps by its checksum, mounted at dir, when the report gives an http
-// URL and a sha256; otherwise the URL for pip. BuildKit's copy needs no
-// cache headers from the server (pip's HTTP cache does: behind a proxy that
-// strips them, pip would download every wheel on every install), and a
-// rebuild finds it by checksum without asking the network.
-func (d Distribution) source(dir string) (string, llb.RunOption) {
-	u, err := url.Parse(d.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || d.SHA256 == "" || d.VCS != "" {
-		return d.installArg(), nil
-	}
-	name := path.Base(u.Path)
-	if unescaped, err := url.PathUnescape(name); err == nil {
-		name = unescaped
-	}
-	file := llb.HTTP(d.URL, llb.Checksum(digest.Digest("sha256:"+d.SHA256)), llb.Filename(name),
-		llb.WithCustomName("download "+name))
-	return dir + "/" + name, llb.AddMount(dir, file, llb.Readonly)
 }
 
 // ParseReport reads pip's `--report` JSON into the distributions to install.

@@ -137,23 +137,9 @@ func TestOneLayerPerDistribution(t *testing.T) {
 		t.Fatalf("install steps = %d, want one per distribution (3)", len(first))
 	}
 	for args := range first {
-		if !strings.Contains(args, "--no-deps "+distDir+"/0/") || !strings.HasSuffix(args, "-py3-none-any.whl") {
-			t.Errorf("install step does not install its own file: %s", args)
+		if !strings.Contains(args, "--no-deps 'http://127.0.0.1:9/files/") || !strings.Contains(args, "#sha256=") {
+			t.Errorf("install step does not name its exact file: %s", args)
 		}
-	}
-	// Each file is a BuildKit download pinned by its checksum, so a rebuild
-	// needs neither the network nor pip's HTTP cache.
-	var downloads []string
-	for _, op := range g.list {
-		if src := op.GetSource(); src != nil && strings.HasPrefix(src.Identifier, "http://127.0.0.1:9/files/") {
-			if src.Attrs[pb.AttrHTTPChecksum] != "sha256:"+strings.Repeat("a", 64) {
-				t.Errorf("download %s is not pinned by checksum: %v", src.Identifier, src.Attrs)
-			}
-			downloads = append(downloads, src.Identifier)
-		}
-	}
-	if len(downloads) != 3 {
-		t.Errorf("downloads = %q, want one per distribution", downloads)
 	}
 	var merge *pb.MergeOp
 	for _, op := range g.list {
