@@ -12,7 +12,11 @@ export ENVD_E2E
 # BuildKit reports v0.0.0+unknown unless its version is stamped at link time.
 BUILDKIT_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/moby/buildkit)
 
-.PHONY: setup build lint test
+#   make bench        the benchmark (root, after setup; ~35 min): envd build vs docker build → docs/benchmarks.md, .svg
+#   make bench-smoke  envd only, tiny wheels (~1 min): fails on a re-download, a reinstall or a no-op solve
+BENCH_FLAGS ?=
+
+.PHONY: setup build lint test bench bench-smoke
 
 setup:
 	bash scripts/setup.sh
@@ -32,3 +36,9 @@ lint:
 
 test:
 	$(GO) test -count=1 -timeout 40m ./...
+
+bench: build
+	$(GO) run ./bench $(BENCH_FLAGS)
+
+bench-smoke: build
+	$(GO) run ./bench -smoke $(BENCH_FLAGS)

@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// benchBase is the second base image tag the switch-base scenario moves to; ensureBenchBase makes it.
+const benchBase = "debian:bookworm-bench"
+
+// bench is one run: what it started (cleanups), and what it measured.
+type bench struct {
+	o        options
+	dir      string // everything this run writes; removed at the end
+	cleanups []func() error
+	machine  machine
+	tools    []tool
+	works    []*workload
+	results  []result
+}
+
+// onCleanup registers f to run at cleanup, in reverse order of registration.
+func (b *bench) onCleanup(f func() error) { b.cleanups = append(b.cleanups, f) }
+
+func (b *bench) cleanup() error {
+	var errs []error
+	for _, f := range slices.Backward(b.cleanups) {
+		if err := f(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	b.cleanups = nil
+	return errors.Join(errs...)
+}
+
+func (b *bench) run(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: envd's managed buildkitd and docker need it")
+	}
+	b.machine.loadBefore = loadAverage()
+	b.machine.started = time.Now()
+	if err := b.preflight(ctx); err != nil {
+		return err
+	}
+	// Short: the managed buildkitd's socket lives below it.
+	dir, err := os.MkdirTemp(b.o.tmp, "envd-bench-")
+	if err != nil {
+		return err
+	}
+	b.dir = dir
+	b.onCleanup(func() error { return removeTree(dir) })
+
+	if err := ensureBenchBase(ctx, b.o.docker, b.o.mirror); err != nil {
+		return err
+	}
+	if err := b.startTools(ctx); err != nil {
+		return err
+	}
+	for _, name := range b.o.workloads {
+		w, err := newWorkload(name, b)
+		if err != nil {
+			return err
+		}
+		b.works = append(b.works, w)
+	}
+	b.machine.collect(ctx, b)
+
+	for _, w := range b.works {
+		for rep := 1; rep <= w.reps; rep++ {
+			for _, t := range b.tools {
+				rs, err := b.sequence(ctx, w, t, rep)
+				b.results = append(b.results, rs...)
+				if err != nil {
+					return fmt.Errorf("%s, %s, repetition %d: %w", w.name, t.name(), rep, err)
+				}
+			}
+		}
+	}
+	b.machine.loadAfter = loadAverage()
+	b.machine.finished = time.Now()
+
+	if b.o.smoke {
+		return smokeChecks(os.Stdout, b.results, b.works)
+	}
+	return b.writeReport()
+}
+
+// preflight checks what the run needs, so it fails in seconds with the fix rather than after a cold build.
+func (b *bench) preflight(ctx context.Context) error {
+	for _, p := range []string{b.o.envd, b.o.buildkitd, b.o.docker} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%s not found: run `make setup` (or `make build`) from the repository root", p)
+		}
+	}
+	if _, err := output(ctx, nil, b.o.docker, "info", "--format", "{{.ServerVersion}}"); err != nil {
+		return fmt.Errorf("docker does not answer (%v): run `make setup`", err)
+	}
+	resp, err := http.Get("http://" + b.o.mirror + "/v2/")
+	if err != nil {
+		return fmt.Errorf("registry mirror %s does not answer (%v): run `make setup`", b.o.mirror, err)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// startTools copies the binaries under test, so a rebuild of bin/ during the run does not change what is
+// measured, and prepares each tool.
+func (b *bench) startTools(ctx context.Context) error {
+	binDir := filepath.Join(b.dir, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return err
+	}
+	envdBin, bkBin := filepath.Join(binDir, "envd"), filepath.Join(binDir, "buildkitd")
+	if err := copyFile(b.o.envd, envdBin); err != nil {
+		return err
+	}
+	if err := copyFile(b.o.buildkitd, bkBin); err != nil {
+		return err
+	}
+	// envd finds the agent beside itself; only dev environments need it, and the benchmark's are not.
+	if agent := filepath.Join(filepath.Dir(b.o.envd), "envd-agent"); fileExists(agent) {
+		if err := copyFile(agent, filepath.Join(binDir, "envd-agent")); err != nil {
+			return err
+		}
+	}
+	for _, name := range b.o.tools {
+		var t tool
+		switch name {
+		case "envd":
+			e := &envdTool{bin: envdBin, buildkitd: bkBin, state: filepath.Join(b.dir, "envd"),
+				mirror: "http://" + b.o.mirror, images: images{docker: b.o.docker}}
+			b.onCleanup(e.close) // registered first: it stops a buildkitd start() may have left half-started
+			if err := e.start(ctx); err != nil {
+				return err
+			}
+			t = e
+		case "docker-legacy", "docker-buildkit":
+			d := &dockerTool{buildkit: name == "docker-buildkit", mirror: b.o.mirror, caBundle: caBundle(),
+				images: images{docker: b.o.docker}}
+			b.onCleanup(d.close)
+			t = d
+		}
+		b.tools = append(b.tools, t)
+	}
+	// The docker tools remove the base images for their cold starts: put back those Docker had before.
+	if slices.ContainsFunc(b.o.tools, func(t string) bool { return strings.HasPrefix(t, "docker-") }) {
+		var had []string
+		for _, ref := range dockerBaseRefs(b.o.mirror) {
+			if _, err := output(ctx, nil, b.o.docker, "image", "inspect", ref); err == nil {
+				had = append(had, ref)
+			}
+		}
+		b.onCleanup(func() error {
+			var errs []error
+			for _, ref := range had {
+				if out, err := output(context.Background(), nil, b.o.docker, "pull", ref); err != nil {
+					errs = append(errs, fmt.Errorf("pulling back %s: %v: %s", ref, err, tail(out, 3)))
+				}
+			}
+			return errors.Join(errs...)
+		})
+	}
+	// dockerd's BuildKit cache from this run: ours to drop (cold starts drop it too).
+	if slices.Contains(b.o.tools, "docker-buildkit") {
+		b.onCleanup(func() error {
+			_, err := output(context.Background(), nil, b.o.docker, "builder", "prune", "-af")
+			return err
+		})
+	}
+	return nil
+}
+
+// sequence runs every scenario once for one tool, from a cold start, each scenario changing the project the
+// previous one left.
+func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]result, error) {
+	proj := filepath.Join(b.dir, "projects", t.name(), "bench-"+w.name)
+	if err := removeTree(proj); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(proj, 0o755); err != nil {
+		return nil, err
+	}
+	image := "envd-bench-" + w.name + ":" + t.name()
+	if err := t.reset(ctx); err != nil {
+		return nil, fmt.Errorf("clearing caches: %w", err)
+	}
+	s := w.initial
+	seen := map[string]bool{}   // wheels downloaded since the cold start
+	chains := map[string]bool{} // layer chains Docker holds from this sequence's earlier builds
+	var out []result
+	for _, sc := range scenarios {
+		if !slices.Contains(b.o.scenarios, sc.name) {
+			continue
+		}
+		if sc.change != nil {
+			s = sc.change(s, w)
+		}
+		if err := writeFiles(proj, t.files(s, w)); err != nil {
+			return out, err
+		}
+		r, err := b.build(ctx, w, t, proj, image)
+		r.Workload, r.Tool, r.Scenario, r.Rep = w.name, t.name(), sc.name, rep
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", sc.name, err)
+		}
+		w.account(&r, seen)
+		r.Layers, r.NewLayers = newLayers(ctx, b.o.docker, image, chains)
+		fmt.Printf("%-9s %-15s rep %d %-17s %7.2f s  %8.1f MB  %3d re-downloaded  %2d/%2d layers new  %s\n",
+			w.name, t.name(), rep, sc.name, r.Seconds, mb(r.Bytes), r.Redownloaded, r.NewLayers, r.Layers, r.stepsText())
+		out = append(out, r)
+	}
+	// Not timed: the image must hold what was asked for.
+	if err := verifyImage(ctx, b.o.docker, image, w.imports); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// build runs one build and measures it: wall time of the command, downloads, steps.
+func (b *bench) build(ctx context.Context, w *workload, t tool, proj, image string) (result, error) {
+	var r result
+	env, argv := t.command(proj, image, w)
+	t.recordImage(image, "") // removed at the end even if the build fails half-way
+	w.resetCounters()
+	r.Load1 = loadAverage()[0]
+	rx := hostRxBytes()
+
+	ctx, cancel := context.WithTimeout(ctx, b.o.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = proj
+	// Ctrl-C first, as a user would: envd and docker then cancel the build on their daemon.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 15 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r.Seconds = time.Since(start).Seconds()
+	r.HostRx = hostRxBytes() - rx
+	if err != nil {
+		return r, fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, tail(withoutJSON(stdout.String()+stderr.String()), 30))
+	}
+	if err := t.parse(&r, stdout.Bytes(), stderr.Bytes()); err != nil {
+		return r, err
+	}
+	r.Installed = installedPackages(r.text)
+	if id, err := output(ctx, nil, b.o.docker, "image", "inspect", "--format", "{{.Id}}", image); err == nil {
+		t.recordImage(image, strings.TrimSpace(id))
+	}
+	return r, nil
+}
+
+// newLayers counts the image's layers and those Docker had to take anew. Docker knows a layer by its chain: the
+// layer with every layer below it. So a changed layer makes every layer above it new to Docker too, even when
+// its content is the same.
+func newLayers(ctx context.Context, docker, image string, chains map[string]bool) (total, added int) {
+	out, err := output(ctx, nil, docker, "image", "inspect", "--format", "{{range .RootFS.Layers}}{{.}} {{end}}", image)
+	if err != nil {
+		return 0, 0
+	}
+	chain := ""
+	for _, diffID := range strings.Fields(out) {
+		chain += diffID + " "
+		total++
+		if !chains[chain] {
+			chains[chain] = true
+			added++
+		}
+	}
+	return total, added
+}
+
+// verifyImage imports every module of the workload in the image.
+func verifyImage(ctx context.Context, docker, image string, modules []string) error {
+	code := "import " + strings.Join(modules, ", ")
+	if out, err := output(ctx, nil, docker, "run", "--rm", image, "python", "-c", code); err != nil {
+		return fmt.Errorf("the image %s does not import its packages (%s): %v\n%s", image, code, err, tail(out, 10))
+	}
+	return nil
+}
+
+// ensureBenchBase makes debian:bookworm-bench in the mirror: debian:bookworm plus one small file, so moving to
+// it changes the base of every step without changing the distribution.
+func ensureBenchBase(ctx context.Context, docker, mirror string) error {
+	ref := mirror + "/library/" + benchBase
+	repo, tag, _ := strings.Cut(benchBase, ":")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+mirror+"/v2/library/"+repo+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+	}
+	fmt.Printf("making %s (the switch-base scenario's second base tag)\n", ref)
+	dockerfile := fmt.Sprintf("FROM %s/library/debian:bookworm\nRUN echo 'envd benchmark base' > /etc/envd-bench-base\n", mirror)
+	cmd := exec.CommandContext(ctx, docker, "build", "-t", ref, "-")
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	cmd.Stdin = strings.NewReader(dockerfile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s: %v\n%s", ref, err, tail(string(out), 10))
+	}
+	defer output(context.Background(), nil, docker, "rmi", ref) // the mirror keeps it; Docker need not
+	if out, err := output(ctx, nil, docker, "push", ref); err != nil {
+		return fmt.Errorf("pushing %s: %v\n%s", ref, err, tail(out, 10))
+	}
+	return nil
+}
+
+// output runs a command and returns its combined output.
+func output(ctx context.Context, env []string, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func writeFiles(dir string, files map[string]string) error {
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// removeTree removes dir without descending into a mount a killed daemon may have left behind.
+func removeTree(dir string) error {
+	if !fileExists(dir) {
+		return nil
+	}
+	if out, err := exec.Command("rm", "-rf", "--one-file-system", dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("removing %s: %v: %s", dir, err, out)
+	}
+	return nil
+}
+
+// withoutJSON drops rawjson progress lines, keeping the messages around them.
+func withoutJSON(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "{\"") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func mb(n int64) float64 { return float64(n) / 1e6 }

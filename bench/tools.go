@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+var toolNames = []string{"envd", "docker-legacy", "docker-buildkit"}
+
+// A tool builds a project the way a user would, from files it renders.
+type tool interface {
+	name() string
+	// reset clears every cache the tool keeps, for a cold build.
+	reset(ctx context.Context) error
+	// resetText says what reset does, for the report.
+	resetText() string
+	// files renders the build files for s.
+	files(s spec, w *workload) map[string]string
+	// command is the build: extra environment and argv, run in dir.
+	command(dir, image string, w *workload) (env, argv []string)
+	// parse reads steps, skip and logs from the build's output.
+	parse(r *result, stdout, stderr []byte) error
+	// recordImage notes an image the tool made, to remove it later.
+	recordImage(ref, id string)
+	close() error
+}
+
+// images are the docker images a tool made: removed by reset and close.
+type images struct {
+	docker string
+	refs   []string // tags and ids
+}
+
+func (im *images) recordImage(ref, id string) {
+	for _, s := range []string{ref, id} {
+		if s != "" && !slices.Contains(im.refs, s) {
+			im.refs = append(im.refs, s)
+		}
+	}
+}
+
+func (im *images) removeImages(ctx context.Context) error {
+	var errs []error
+	for _, ref := range im.refs {
+		if err := removeImage(ctx, im.docker, ref); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	im.refs = nil
+	return errors.Join(errs...)
+}
+
+// removeImage removes ref from Docker; one that is gone already is fine.
+func removeImage(ctx context.Context, docker, ref string) error {
+	out, err := output(ctx, nil, docker, "rmi", "-f", ref)
+	if err != nil && !strings.Contains(out, "No such image") {
+		return fmt.Errorf("docker rmi %s: %v: %s", ref, err, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// envdTool runs bin/envd with XDG dirs of its own, so it starts and uses a managed buildkitd of its own.
+type envdTool struct {
+	images
+	bin, buildkitd string
+	state          string // XDG dirs and the metadata file
+	mirror         string // http://host:port
+}
+
+func (e *envdTool) name() string { return "envd" }
+
+func (e *envdTool) env() []string {
+	return []string{
+		"XDG_CONFIG_HOME=" + filepath.Join(e.state, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(e.state, "data"),
+		"XDG_CACHE_HOME=" + filepath.Join(e.state, "cache"),
+		"ENVD_BUILDKITD=" + e.buildkitd,
+	}
+}
+
+func (e *envdTool) envd(ctx context.Context, args ...string) error {
+	if out, err := output(ctx, e.env(), e.bin, args...); err != nil {
+		return fmt.Errorf("envd %s: %v\n%s", strings.Join(args, " "), err, tail(out, 20))
+	}
+	return nil
+}
+
+// start starts the managed buildkitd with the registry mirror; later builds keep that setting.
+func (e *envdTool) start(ctx context.Context) error {
+	return e.envd(ctx, "bootstrap", "--registry-mirror", e.mirror)
+}
+
+func (e *envdTool) reset(ctx context.Context) error {
+	if err := e.envd(ctx, "bootstrap", "--stop"); err != nil {
+		return err
+	}
+	// The builder's state (layers, cache mounts) and envd's cache (the hand-over registry's blobs).
+	for _, dir := range []string{filepath.Join(e.state, "data", "envd", "buildkit", "root"), filepath.Join(e.state, "cache")} {
+		if err := removeTree(dir); err != nil {
+			return err
+		}
+	}
+	if err := e.removeImages(ctx); err != nil {
+		return err
+	}
+	return e.start(ctx)
+}
+
+func (e *envdTool) resetText() string {
+	return "`envd bootstrap --stop`; delete the managed buildkitd's state (`$XDG_DATA_HOME/envd/buildkit/root`: " +
+		"layers, pip and apt cache mounts) and envd's cache (`$XDG_CACHE_HOME`); remove the images it made; " +
+		"`envd bootstrap --registry-mirror " + e.mirror + "` (the daemon's start is not timed)"
+}
+
+func (e *envdTool) files(s spec, w *workload) map[string]string {
+	return map[string]string{"build.envd": envdFile(s, w), "requirements.txt": requirementsFile(s)}
+}
+
+func (e *envdTool) metadataFile() string { return filepath.Join(e.state, "metadata.json") }
+
+func (e *envdTool) command(dir, image string, w *workload) ([]string, []string) {
+	return e.env(), []string{e.bin, "build", "-p", dir, "-t", image, "--progress", "rawjson", "--metadata-file", e.metadataFile()}
+}
+
+func (e *envdTool) parse(r *result, stdout, stderr []byte) error {
+	data, err := os.ReadFile(e.metadataFile())
+	if err != nil {
+		return fmt.Errorf("envd wrote no --metadata-file: %w", err)
+	}
+	os.Remove(e.metadataFile())
+	var m struct {
+		Cached  int  `json:"steps_cached"`
+		Steps   int  `json:"steps"`
+		Skipped bool `json:"skipped"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("reading envd's metadata: %w", err)
+	}
+	r.Steps, r.Cached, r.Skipped = m.Steps, m.Cached, m.Skipped
+	r.steps, r.text = parseRawJSON(stderr)
+	return nil
+}
+
+func (e *envdTool) close() error {
+	ctx := context.Background()
+	return errors.Join(e.envd(ctx, "bootstrap", "--stop"), e.removeImages(ctx))
+}
+
+// dockerTool runs `docker build` on Debian's docker client, with the legacy builder or dockerd's BuildKit.
+type dockerTool struct {
+	images
+	buildkit bool
+	mirror   string
+	caBundle string // for PyPI on a network that intercepts TLS; "" when none is needed
+}
+
+func (d *dockerTool) name() string {
+	if d.buildkit {
+		return "docker-buildkit"
+	}
+	return "docker-legacy"
+}
+
+// dockerBaseRefs are the base images as the Dockerfiles name them: from the mirror, since dockerd need not have a
+// mirror configured for docker.io.
+func dockerBaseRefs(mirror string) []string {
+	return []string{dockerBase(mirror, "debian:bookworm"), dockerBase(mirror, benchBase)}
+}
+
+func dockerBase(mirror, base string) string { return mirror + "/library/" + base }
+
+func (d *dockerTool) reset(ctx context.Context) error {
+	if err := d.removeImages(ctx); err != nil {
+		return err
+	}
+	// The base images go too, so a cold build pulls its base as envd's does (bench.startTools pulls back at the
+	// end those that were there before the run).
+	for _, ref := range dockerBaseRefs(d.mirror) {
+		if err := removeImage(ctx, d.docker, ref); err != nil {
+			return err
+		}
+	}
+	if out, err := output(ctx, nil, d.docker, "builder", "prune", "-af"); err != nil {
+		return fmt.Errorf("docker builder prune: %v: %s", err, out)
+	}
+	return nil
+}
+
+func (d *dockerTool) resetText() string {
+	return "remove the images this tool built and the base images (`docker rmi -f`), `docker builder prune -af`"
+}
+
+func (d *dockerTool) useCA(w *workload) bool { return w.pypi && d.caBundle != "" }
+
+func (d *dockerTool) files(s spec, w *workload) map[string]string {
+	f := map[string]string{"requirements.txt": requirementsFile(s)}
+	if d.buildkit {
+		f["Dockerfile"] = buildkitDockerfile(s, w, d.mirror, d.useCA(w))
+	} else {
+		f["Dockerfile"] = legacyDockerfile(s, w, d.mirror, d.useCA(w))
+		if d.useCA(w) {
+			pem, err := os.ReadFile(d.caBundle)
+			if err == nil {
+				f["ca.pem"] = string(pem)
+			}
+		}
+	}
+	return f
+}
+
+func (d *dockerTool) command(dir, image string, w *workload) ([]string, []string) {
+	if !d.buildkit {
+		return []string{"DOCKER_BUILDKIT=0"}, []string{d.docker, "build", "-t", image, dir}
+	}
+	argv := []string{d.docker, "build", "--progress", "plain"}
+	if d.useCA(w) {
+		argv = append(argv, "--secret", "id=pipcert,src="+d.caBundle)
+	}
+	return []string{"DOCKER_BUILDKIT=1"}, append(argv, "-t", image, dir)
+}
+
+func (d *dockerTool) parse(r *result, stdout, stderr []byte) error {
+	if d.buildkit {
+		r.steps, r.text = parsePlain(stderr)
+		r.Steps, r.Cached = countDockerfileSteps(r.steps)
+		return nil
+	}
+	r.text = string(stdout)
+	r.Steps, r.Cached = parseLegacy(r.text)
+	return nil
+}
+
+func (d *dockerTool) close() error { return d.removeImages(context.Background()) }
+
+// caBundle is the CA bundle the host's pip trusts, as envd build picks it by default.
+func caBundle() string {
+	for _, k := range []string{"ENVD_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
