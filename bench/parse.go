@@ -182,10 +182,12 @@ type download struct {
 	bytes int64
 }
 
+var uvDownloading = regexp.MustCompile(`Downloading ([A-Za-z0-9._-]+) \(([0-9.]+)(B|KiB|MiB|GiB)\)`)
+
 var pipDownloading = regexp.MustCompile(`Downloading (\S+?\.(?:whl|tar\.gz|zip))(?: \(([0-9.]+) (bytes|kB|MB|GB)\))?`)
 
-// pipDownloads reads pip's "Downloading FILE (SIZE)" lines. A URL is reduced to its file name. pip rounds the
-// size it prints, and prints nothing in --quiet steps.
+// pipDownloads reads pip's "Downloading FILE (SIZE)" and uv's "Downloading NAME (SIZE)" lines. A URL is reduced
+// to its file name. pip rounds the size it prints, and prints nothing in --quiet steps.
 func pipDownloads(text string) []download {
 	units := map[string]float64{"bytes": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
 	var out []download
@@ -200,6 +202,12 @@ func pipDownloads(text string) []download {
 			d.bytes = int64(v * units[m[3]])
 		}
 		out = append(out, d)
+	}
+	// uv names the distribution, not the file, and only when it is over 1 MiB: smaller downloads go unseen.
+	uvUnits := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+	for _, m := range uvDownloading.FindAllStringSubmatch(text, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		out = append(out, download{file: pyindex.NormalizeName(m[1]), bytes: int64(v * uvUnits[m[3]])})
 	}
 	return out
 }

@@ -13,12 +13,14 @@ func TestPipDownloads(t *testing.T) {
 		"  Downloading http://172.17.0.1:4000/files/bench_a-1.0-py3-none-any.whl (314.6 MB)\n" +
 		"  Downloading tqdm-4.67.1-py3-none-any.whl (78 kB)\n" +
 		"  Downloading tiny-1.0-py3-none-any.whl (912 bytes)\n" +
-		"  Using cached pandas-2.2.3-cp311-cp311-manylinux_2_17_x86_64.whl (13.1 MB)\n"
+		"  Using cached pandas-2.2.3-cp311-cp311-manylinux_2_17_x86_64.whl (13.1 MB)\n" +
+		"Downloading scikit-learn (8.5MiB)\n Downloaded scikit-learn\n"
 	want := []download{
 		{"numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.whl", 16_300_000},
 		{"bench_a-1.0-py3-none-any.whl", 314_600_000},
 		{"tqdm-4.67.1-py3-none-any.whl", 78_000},
 		{"tiny-1.0-py3-none-any.whl", 912},
+		{"scikit-learn", 8_912_896},
 	}
 	if got := pipDownloads(text); !slices.Equal(got, want) {
 		t.Errorf("pipDownloads = %v, want %v", got, want)

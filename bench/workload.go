@@ -172,6 +172,9 @@ func (w *workload) serve(b *bench, main, extra []wheelSpec, bytesPerSecond int64
 	w.requirementsEdited = []string{edited.name + "==" + edited.version}
 	w.imports = append(w.imports, pyindex.ImportName(add.name), pyindex.ImportName(req.name))
 
+	if err := pyindex.AddToolWheels(dir); err != nil {
+		return err
+	}
 	addr, err := bridgeAddr(b.o.tools)
 	if err != nil {
 		return err

@@ -15,12 +15,23 @@ import (
 	"envd.dev/envd/internal/testing/pyindex"
 )
 
-// index starts a package index serving freshly made wheels.
+// index starts a package index serving freshly made wheels, and uv, which
+// envd fetches from the index to resolve and install with.
 func index(t *testing.T, wheels ...wheel) *pyindex.Server {
+	t.Helper()
+	return startIndex(t, true, wheels...)
+}
+
+func startIndex(t *testing.T, withUV bool, wheels ...wheel) *pyindex.Server {
 	t.Helper()
 	dir := t.TempDir()
 	for _, w := range wheels {
 		addWheel(t, dir, w)
+	}
+	if withUV {
+		if err := pyindex.AddToolWheels(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv, err := pyindex.New(dir)
 	if err != nil {
@@ -84,6 +95,9 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 	if first.Skipped || first.Image != image {
 		t.Fatalf("first build: %+v", first)
 	}
+	if first.PythonInstaller != "uv" {
+		t.Errorf("packages were installed with %q, want uv (fetched from the index)", first.PythonInstaller)
+	}
 	out := runInImage(t, image, "python", "-c", "import alpha, beta, gamma; print(alpha.__version__, beta.__version__, gamma.__version__)")
 	if strings.TrimSpace(out) != "1.0 2.0 3.0" {
 		t.Errorf("imports in the image printed %q", out)
@@ -132,6 +146,34 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 	}
 	if out := runInImage(t, image, "python", "-c", "import alpha, delta; print(delta.__version__)"); strings.TrimSpace(out) != "4.0" {
 		t.Errorf("delta in the image: %q", out)
+	}
+}
+
+// TestPipWhenTheIndexHasNoUV: an index without uv still gets the packages
+// installed, each in its own layer, by pip.
+func TestPipWhenTheIndexHasNoUV(t *testing.T) {
+	requireE2E(t)
+	srv := startIndex(t, false, wheel{name: "alpha", version: "1.0", requires: []string{"beta"}}, wheel{name: "beta", version: "2.0"})
+	dir := project(t, "e2e-pip-fallback", map[string]string{
+		"build.envd": buildFile(srv.URL(), nil, []string{"alpha"}),
+	})
+	image := "e2e-pip-fallback:dev"
+	removeImage(t, image)
+	m := build(t, dir)
+	if m.PythonInstaller != "pip" {
+		t.Errorf("installer = %q, want pip", m.PythonInstaller)
+	}
+	var installs int
+	for _, step := range m.Ran {
+		if strings.HasPrefix(step, "python packages: install") {
+			installs++
+		}
+	}
+	if installs != 2 {
+		t.Errorf("%d install steps ran, want one per distribution (2): %q", installs, m.Ran)
+	}
+	if out := runInImage(t, image, "python", "-c", "import alpha, beta; print(beta.__version__)"); strings.TrimSpace(out) != "2.0" {
+		t.Errorf("beta in the image: %q", out)
 	}
 }
 

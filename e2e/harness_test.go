@@ -162,6 +162,8 @@ type buildMeta struct {
 	Steps   int      `json:"steps"`
 	Ran     []string `json:"steps_run"`
 	Skipped bool     `json:"skipped"`
+
+	PythonInstaller string `json:"python_installer"`
 }
 
 // build runs envd build in dir and returns its metadata.

@@ -14,7 +14,8 @@
 #
 # Environment:
 #   ENVD_INFRA_STATE    default /var/lib/envd-infra: pid files, logs, registry config and registry storage.
-#   ENVD_INFRA_CACHE    default /var/cache/envd-infra: the debootstrap rootfs tarball, so debootstrap runs once.
+#   ENVD_INFRA_CACHE    default /var/cache/envd-infra: the debootstrap rootfs tarball, so debootstrap runs once,
+#                       and wheels/: the uv wheel the tests' package indexes serve (envd fetches uv from the index).
 #   ENVD_INFRA_MIRROR   default 127.0.0.1:5000: where the mirror listens (another port only to test this script,
 #                       or when 5000 is taken: envd's tests expect 5000).
 #   ENVD_INFRA_STARTED  optional file; "NAME PID" is appended for each daemon started by this run (.ci/run uses it
@@ -27,7 +28,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MIRROR=${ENVD_INFRA_MIRROR:-127.0.0.1:5000}
 # The first docker on PATH may be a newer client that does not match Debian's daemon; use Debian's.
 DOCKER=/usr/bin/docker
-PACKAGES=(docker.io runc docker-registry debootstrap curl)
+PACKAGES=(docker.io runc docker-registry debootstrap curl python3-pip)
 ROOTFS_TAR=$CACHE/debian-bookworm-rootfs.tar
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -216,6 +217,22 @@ else
 	$DOCKER tag "$MIRROR/library/debian:bookworm" debian:bookworm
 	$DOCKER tag "$MIRROR/library/debian:bookworm" debian:12
 	log "docker: tagged debian:bookworm and debian:12"
+fi
+
+# --- Tool wheels ----------------------------------------------------------------------------------------
+# envd resolves and installs Python packages with uv, fetched from the environment's package index; the
+# tests' local indexes serve this copy (the version is the one envd pins).
+UV_VERSION=$(sed -n 's/^const UVVersion = "\(.*\)"$/\1/p' "$REPO/internal/compile/installer.go")
+[ -n "$UV_VERSION" ] || die "cannot read UVVersion from internal/compile/installer.go"
+WHEELS=$CACHE/wheels
+if compgen -G "$WHEELS/uv-$UV_VERSION-*.whl" >/dev/null; then
+	log "wheels: uv $UV_VERSION present in $WHEELS"
+else
+	log "wheels: downloading uv $UV_VERSION into $WHEELS"
+	mkdir -p "$WHEELS"
+	rm -f "$WHEELS"/uv-*.whl
+	python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+		--python-version 3.11 -d "$WHEELS" "uv==$UV_VERSION" || die "could not download the uv $UV_VERSION wheel"
 fi
 
 # --- Binaries --------------------------------------------------------------------------------------------

@@ -230,6 +230,8 @@ type buildResult struct {
 	Steps   int      `json:"steps"`
 	Ran     []string `json:"steps_run,omitempty"` // names of the steps not taken from the cache
 	Skipped bool     `json:"skipped"`
+	// PythonInstaller is uv, or pip when the package index has no uv.
+	PythonInstaller string `json:"python_installer,omitempty"`
 }
 
 func runBuild(ctx context.Context, s streams, o *buildOptions) error {
@@ -324,6 +326,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))
 				layers.next = r.LayerOrder
+				res.PythonInstaller = r.Installer
 			}
 			return r, err
 		},

@@ -64,6 +64,9 @@ type Options struct {
 	// Lock lists the resolved Python distributions, one layer each; nil
 	// installs the whole set in one pip run (see Build).
 	Lock []Distribution
+	// Installer is the tool that resolved Lock and installs it:
+	// InstallerUV or InstallerPip ("" is pip).
+	Installer string
 	// LayerOrder is Result.LayerOrder of the previous build of the same
 	// environment: layers keep their places, new ones go on top.
 	LayerOrder []string
@@ -103,6 +106,8 @@ type Result struct {
 	// LayerOrder is the order the merged layers took; give it back as
 	// Options.LayerOrder next time.
 	LayerOrder []string
+	// Installer is the tool that installs the Python packages, "" without any.
+	Installer string
 }
 
 // Compile builds the LLB graph for env.
@@ -117,7 +122,7 @@ func Compile(ctx context.Context, env *ir.Environment, o Options) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Def: def, Config: cfg, LayerOrder: c.layerOrder}, nil
+	return &Result{Def: def, Config: cfg, LayerOrder: c.layerOrder, Installer: c.installer()}, nil
 }
 
 type compiler struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
@@ -168,8 +169,9 @@ func (c *compiler) pythonPackages(runtime llb.State) []layer {
 			names = append(names, d.Name+" "+d.Version)
 		}
 		key := "python:" + strings.Join(urls, " ")
-		script := shellJoin(c.pipCommand(append([]string{"--no-deps"}, urls...)...)) + c.ownVenv()
-		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
+		script := c.installScript(group) + c.ownVenv()
+		opts := append(c.trust(), c.installMounts(runtime)...)
+		opts = append(opts, llb.Args([]string{"/bin/sh", "-c", script}),
 			named(fmt.Sprintf("python packages: install %s%s", strings.Join(names, ", "), at(set.pos))))
 		if len(c.env.LocalWheels) > 0 {
 			opts = append(opts, c.wheelsMount())
@@ -200,13 +202,34 @@ func (c *compiler) pipIndexArgs() []string {
 		args = append(args, "--extra-index-url", idx.ExtraURL)
 	}
 	if idx.Trust {
-		seen := map[string]bool{}
-		for _, u := range []string{idx.URL, idx.ExtraURL} {
-			if pu, err := url.Parse(u); err == nil && pu.Hostname() != "" && !seen[pu.Hostname()] {
-				seen[pu.Hostname()] = true
-				args = append(args, "--trusted-host", pu.Hostname())
-			}
+		for _, h := range trustedHosts(idx.URL, idx.ExtraURL) {
+			args = append(args, "--trusted-host", h)
 		}
 	}
 	return args
+}
+
+// trustedHosts are the host names of the given index URLs, once each.
+func trustedHosts(urls ...string) []string {
+	var hosts []string
+	for _, u := range urls {
+		if pu, err := url.Parse(u); err == nil && pu.Hostname() != "" && !slices.Contains(hosts, pu.Hostname()) {
+			hosts = append(hosts, pu.Hostname())
+		}
+	}
+	return hosts
+}
+
+// lines is the set as a requirements file: "-r FILE" stays one line.
+func (s pipSet) lines() []string {
+	var lines []string
+	for i := 0; i < len(s.args); i++ {
+		if s.args[i] == "-r" && i+1 < len(s.args) {
+			lines = append(lines, "-r "+s.args[i+1])
+			i++
+			continue
+		}
+		lines = append(lines, s.args[i])
+	}
+	return lines
 }

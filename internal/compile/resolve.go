@@ -1,14 +1,17 @@
 package compile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"path"
 	"sort"
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
+	"github.com/pelletier/go-toml/v2"
 
 	"envd.dev/envd/internal/ir"
 )
@@ -19,8 +22,9 @@ import (
 // layers by a hash of their name, so adding one reinstalls only its layer.
 const DefaultMaxPackageLayers = 48
 
-// ReportFile is where the resolve step leaves pip's installation report.
-const ReportFile = "report.json"
+// ResolveFile is where the resolve step leaves the lock: uv's pylock.toml
+// or pip's installation report (JSON).
+const ResolveFile = "lock"
 
 const reportDir = "/envd-resolve"
 
@@ -46,6 +50,90 @@ func (d Distribution) installArg() string {
 		return d.URL + "#sha256=" + d.SHA256
 	}
 	return d.URL
+}
+
+// requirementLine pins d in a requirements file: from an index by version
+// and hash; from version control or a local file by its URL.
+func (d Distribution) requirementLine() string {
+	if d.VCS == "" && d.SHA256 != "" && d.Version != "" && !strings.HasPrefix(d.URL, "file:") {
+		return d.Name + "==" + d.Version + " --hash=sha256:" + d.SHA256
+	}
+	return d.installArg()
+}
+
+// ParseLock reads what the resolve step wrote, and says which installer
+// made it: pip's report is JSON, uv's pylock.toml is TOML.
+func ParseLock(data []byte) ([]Distribution, string, error) {
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
+		dists, err := ParseReport(data)
+		return dists, InstallerPip, err
+	}
+	dists, err := ParsePylock(data)
+	return dists, InstallerUV, err
+}
+
+// ParsePylock reads a PEP 751 lock (uv pip compile --format pylock.toml)
+// resolved for one interpreter: each package names the one file to install.
+func ParsePylock(data []byte) ([]Distribution, error) {
+	type file struct {
+		URL    string            `toml:"url"`
+		Path   string            `toml:"path"`
+		Hashes map[string]string `toml:"hashes"`
+	}
+	var lock struct {
+		Packages []struct {
+			Name    string `toml:"name"`
+			Version string `toml:"version"`
+			Wheels  []file `toml:"wheels"`
+			Sdist   *file  `toml:"sdist"`
+			Archive *file  `toml:"archive"`
+			VCS     *struct {
+				Type     string `toml:"type"`
+				URL      string `toml:"url"`
+				CommitID string `toml:"commit-id"`
+			} `toml:"vcs"`
+			Directory *struct {
+				Path string `toml:"path"`
+			} `toml:"directory"`
+		} `toml:"packages"`
+	}
+	if err := toml.Unmarshal(data, &lock); err != nil {
+		return nil, fmt.Errorf("reading uv's lock (pylock.toml): %w", err)
+	}
+	dists := []Distribution{}
+	for _, p := range lock.Packages {
+		d := Distribution{Name: p.Name, Version: p.Version}
+		var f *file
+		switch {
+		case len(p.Wheels) > 0:
+			// Resolved for one interpreter, uv lists only the wheel it would install.
+			f = &p.Wheels[0]
+		case p.Archive != nil:
+			f = p.Archive
+		case p.Sdist != nil:
+			f = p.Sdist
+		case p.VCS != nil:
+			d.VCS, d.URL, d.Commit = p.VCS.Type, p.VCS.URL, p.VCS.CommitID
+		case p.Directory != nil:
+			d.URL = "file://" + p.Directory.Path
+		}
+		if f != nil {
+			d.URL, d.SHA256 = f.URL, f.Hashes["sha256"]
+			if d.URL == "" && path.IsAbs(f.Path) {
+				d.URL = "file://" + f.Path
+			}
+		}
+		if d.Name == "" || d.URL == "" {
+			return nil, fmt.Errorf("uv's lock lists a package without a name or a file it can be installed from: %q", p.Name)
+		}
+		dists = append(dists, d)
+	}
+	sortDistributions(dists)
+	return dists, nil
+}
+
+func sortDistributions(dists []Distribution) {
+	sort.Slice(dists, func(i, j int) bool { return strings.ToLower(dists[i].Name) < strings.ToLower(dists[j].Name) })
 }
 
 // ParseReport reads pip's `--report` JSON into the distributions to install.
@@ -89,7 +177,7 @@ func ParseReport(data []byte) ([]Distribution, error) {
 		}
 		dists = append(dists, d)
 	}
-	sort.Slice(dists, func(i, j int) bool { return strings.ToLower(dists[i].Name) < strings.ToLower(dists[j].Name) })
+	sortDistributions(dists)
 	return dists, nil
 }
 
@@ -120,19 +208,26 @@ func groupDistributions(dists []Distribution, max int) [][]Distribution {
 	return groups
 }
 
-// resolveState runs pip's resolver over the whole set without installing
-// anything and keeps its report. The wheels it fetches land in the shared
-// pip cache, where the install steps find them.
+// resolveState resolves the whole set without installing anything and
+// leaves the lock in ResolveFile: uv's pylock.toml when the index has uv
+// (it reads PEP 658 metadata and fetches no wheel), else pip's
+// installation report (pip before 25.3 fetches every wheel to resolve).
 func (c *compiler) resolveState(runtime llb.State) (llb.State, bool) {
 	set, ok := c.pipSet()
 	if !ok {
 		return llb.State{}, false
 	}
+	out := reportDir + "/" + ResolveFile
+	uvArgs := c.uvCommand("pip", "compile", "--quiet", "--python", VenvDir+"/bin/python",
+		"--format", "pylock.toml", "-o", reportDir+"/pylock.toml", reportDir+"/requirements.in")
+	uv := fmt.Sprintf("printf '%%s\\n' %s > %s/requirements.in && %s && mv %s/pylock.toml %s",
+		shellJoin(set.lines()), reportDir, shellJoin(uvArgs), reportDir, out)
 	// --report needs pip 22.2; older distributions ship older ones.
 	upgrade := fmt.Sprintf(`%s/bin/python -c 'import pip, sys; sys.exit(tuple(int(x) for x in pip.__version__.split(".")[:2]) < (22, 2))' || %s`,
 		VenvDir, shellJoin(c.pipCommand("--quiet", "pip>=22.2")))
-	resolve := shellJoin(c.pipCommand(append([]string{"--dry-run", "--ignore-installed", "--quiet", "--report", reportDir + "/" + ReportFile}, set.args...)...))
-	opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", upgrade + " && " + resolve}),
+	pip := upgrade + " && " + shellJoin(c.pipCommand(append([]string{"--dry-run", "--ignore-installed", "--quiet", "--report", out}, set.args...)...))
+	script := fmt.Sprintf("if [ -x %s ]; then %s%s; else %s; fi", uvBinary, uvIndexEnv, uv, pip)
+	opts := append(c.trust(), c.pipCache(), c.uvCache(), c.uvTool(runtime), llb.Args([]string{"/bin/sh", "-c", script}),
 		named(fmt.Sprintf("python packages: resolve %s%s", strings.Join(set.what, " "), at(set.pos))))
 	run := runtime.Run(append(opts, set.mounts...)...)
 	return run.AddMount(reportDir, llb.Scratch()), true
@@ -152,11 +247,11 @@ func Build(ctx context.Context, env *ir.Environment, o Options, read ReadFunc) (
 			if err != nil {
 				return nil, fmt.Errorf("compile: %w", err)
 			}
-			data, err := read(ctx, def, ReportFile)
+			data, err := read(ctx, def, ResolveFile)
 			if err != nil {
 				return nil, err
 			}
-			if o.Lock, err = ParseReport(data); err != nil {
+			if o.Lock, o.Installer, err = ParseLock(data); err != nil {
 				return nil, err
 			}
 		}

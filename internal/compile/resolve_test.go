@@ -65,6 +65,92 @@ func TestParseReport(t *testing.T) {
 	}
 }
 
+func TestParsePylock(t *testing.T) {
+	data := []byte(`lock-version = "1.0"
+created-by = "uv"
+
+[[packages]]
+name = "six"
+version = "1.16.0"
+sdist = { url = "https://files.example/six-1.16.0.tar.gz", hashes = { sha256 = "sdist" } }
+wheels = [{ url = "https://files.example/six-1.16.0-py2.py3-none-any.whl", hashes = { sha256 = "abc" } }]
+
+[[packages]]
+name = "Mine"
+version = "0.1"
+archive = { path = "/tmp/envd/wheels/dist/mine-0.1-py3-none-any.whl", hashes = { sha256 = "def" } }
+
+[[packages]]
+name = "lib"
+version = "2.0"
+vcs = { type = "git", url = "https://git.example/lib.git", commit-id = "0123abc" }
+
+[[packages]]
+name = "onlysdist"
+version = "1"
+sdist = { url = "https://files.example/onlysdist-1.tar.gz", hashes = { sha256 = "fed" } }
+`)
+	dists, installer, err := ParseLock(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if installer != InstallerUV {
+		t.Errorf("installer = %q, want uv", installer)
+	}
+	want := []string{
+		"lib git+https://git.example/lib.git@0123abc",
+		"Mine file:///tmp/envd/wheels/dist/mine-0.1-py3-none-any.whl#sha256=def",
+		"onlysdist https://files.example/onlysdist-1.tar.gz#sha256=fed",
+		"six https://files.example/six-1.16.0-py2.py3-none-any.whl#sha256=abc",
+	}
+	if len(dists) != len(want) {
+		t.Fatalf("got %d distributions, want %d: %+v", len(dists), len(want), dists)
+	}
+	for i, d := range dists {
+		if got := d.Name + " " + d.installArg(); got != want[i] {
+			t.Errorf("dist %d = %q, want %q", i, got, want[i])
+		}
+	}
+	for _, bad := range []string{"[[packages]]\nversion = \"1\"\n", "[[packages]]\nname = \"x\"\n", "not = toml = at all"} {
+		if _, _, err := ParseLock([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	if _, installer, err := ParseLock(report(t, "six=1")); err != nil || installer != InstallerPip {
+		t.Errorf("pip's report: installer %q, err %v", installer, err)
+	}
+}
+
+// TestUVInstallsWhatUVResolved: with a uv lock, each install step runs uv
+// (mounted, not in the image) on its exact file, pinned by version and
+// hash, and compiles bytecode.
+func TestUVInstallsWhatUVResolved(t *testing.T) {
+	lock := []Distribution{{Name: "six", Version: "1", URL: "http://127.0.0.1:9/files/six-1-py3-none-any.whl", SHA256: "abc"}}
+	res, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: lock, Installer: InstallerUV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := parseGraph(t, res.Def).exec(t, "pip install --python")
+	args := strings.Join(e.Meta.Args, " ")
+	for _, want := range []string{uvBinary + " pip install", "--no-deps", "--compile-bytecode", "--link-mode copy", "'six==1 --hash=sha256:abc' | "} {
+		if !strings.Contains(args, want) {
+			t.Errorf("install step lacks %q: %s", want, args)
+		}
+	}
+	var tool *pb.Mount
+	for _, m := range e.Mounts {
+		if m.Dest == uvToolMount {
+			tool = m
+		}
+	}
+	if tool == nil || !tool.Readonly {
+		t.Errorf("uv is not mounted read-only at %s: %+v", uvToolMount, e.Mounts)
+	}
+	if m := cacheMounts(e)[uvCacheTarget]; m == nil || m.ID != uvCacheID {
+		t.Error("the install step does not use the uv cache")
+	}
+}
+
 func TestGroupDistributions(t *testing.T) {
 	var dists []Distribution
 	for i := 0; i < 10; i++ {
@@ -103,7 +189,7 @@ func buildWithReport(t *testing.T, rep []byte) (*graph, *llb.Definition) {
 	t.Helper()
 	var resolveDef *llb.Definition
 	read := func(ctx context.Context, def *llb.Definition, path string) ([]byte, error) {
-		if path != ReportFile {
+		if path != ResolveFile {
 			t.Fatalf("read %q", path)
 		}
 		resolveDef = def
@@ -160,11 +246,18 @@ func TestOneLayerPerDistribution(t *testing.T) {
 			resolve = e
 		}
 	}
-	if resolve == nil || !strings.Contains(strings.Join(resolve.Meta.Args, " "), "--report "+reportDir+"/"+ReportFile) {
-		t.Fatalf("no resolve step writing the report: %+v", resolve)
+	script := strings.Join(resolve.Meta.Args, " ")
+	if resolve == nil || !strings.Contains(script, "--report "+reportDir+"/"+ResolveFile) {
+		t.Fatalf("no pip resolve writing the report: %+v", resolve)
+	}
+	if !strings.Contains(script, uvBinary+" pip compile") || !strings.Contains(script, "mv "+reportDir+"/pylock.toml "+reportDir+"/"+ResolveFile) {
+		t.Errorf("the resolve step does not try uv first: %s", script)
 	}
 	if m := cacheMounts(resolve)[pipCacheTarget]; m == nil || m.ID != PipCacheID {
 		t.Error("the resolve step does not share the pip cache")
+	}
+	if m := cacheMounts(resolve)[uvCacheTarget]; m == nil || m.ID != uvCacheID {
+		t.Error("the resolve step does not share the uv cache")
 	}
 
 	g2, _ := buildWithReport(t, report(t, "numpy=1.26.4", "six=1.16.0", "gamma=3", "delta=4"))

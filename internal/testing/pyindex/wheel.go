@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -107,11 +109,17 @@ func MakeWheel(dir, name, version string, opts WheelOptions) (string, error) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for _, e := range entries {
-		h := &zip.FileHeader{Name: e.path, Method: zip.Deflate, Modified: zipTime}
+		var w io.Writer
+		var err error
 		if e.store {
-			h.Method = zip.Store
+			// Stored with its sizes up front, no data descriptor: streaming unzippers (uv) need to know
+			// where a stored entry ends.
+			h := &zip.FileHeader{Name: e.path, Method: zip.Store, Modified: zipTime,
+				CRC32: crc32.ChecksumIEEE(e.data), CompressedSize64: uint64(len(e.data)), UncompressedSize64: uint64(len(e.data))}
+			w, err = zw.CreateRaw(h)
+		} else {
+			w, err = zw.CreateHeader(&zip.FileHeader{Name: e.path, Method: zip.Deflate, Modified: zipTime})
 		}
-		w, err := zw.CreateHeader(h)
 		if err != nil {
 			return "", fmt.Errorf("pyindex: writing %s: %w", e.path, err)
 		}

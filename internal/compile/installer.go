@@ -1,0 +1,111 @@
+package compile
+
+import (
+	"fmt"
+
+	"github.com/moby/buildkit/client/llb"
+)
+
+// Installers of Python packages, as Options.Installer names them.
+const (
+	InstallerPip = "pip"
+	InstallerUV  = "uv"
+)
+
+// UVVersion is the uv envd resolves and installs Python packages with. It
+// comes from the environment's package index, like the packages.
+const UVVersion = "0.13.9"
+
+const (
+	uvToolMount   = "/opt/envd/uv-tool"
+	uvBinary      = uvToolMount + "/bin/uv"
+	uvCacheTarget = "/root/.cache/uv"
+)
+
+// uvTool mounts uv, read-only, into a step without making it part of the
+// image. It is fetched from the package index once (a cached step); when
+// the index has no uv the mount is empty and the steps fall back to pip.
+func (c *compiler) uvTool(runtime llb.State) llb.RunOption {
+	out := "/envd-uv"
+	fetch := shellJoin(c.pipCommand("--quiet", "--no-deps", "--only-binary=:all:", "--target", out, "uv=="+UVVersion))
+	script := fmt.Sprintf("%s || echo 'envd: uv %s is not on the package index; Python packages are resolved and installed with pip'", fetch, UVVersion)
+	tool := runtime.Run(append(c.trust(), c.pipCache(),
+		llb.Args([]string{"/bin/sh", "-c", script}),
+		named("python packages: fetch uv "+UVVersion),
+	)...).AddMount(out, llb.Scratch())
+	return llb.AddMount(uvToolMount, tool, llb.Readonly)
+}
+
+func (c *compiler) uvCache() llb.RunOption {
+	return llb.AddMount(uvCacheTarget, llb.Scratch(), llb.AsPersistentCacheDir(uvCacheID, llb.CacheMountShared))
+}
+
+// uvIndexEnv lets uv see an index the image configures for pip through the
+// environment (uv reads neither PIP_* variables nor pip.conf).
+const uvIndexEnv = `[ -z "${PIP_INDEX_URL:-}" ] || export UV_INDEX_URL="$PIP_INDEX_URL"; ` +
+	`[ -z "${PIP_EXTRA_INDEX_URL:-}" ] || export UV_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL"; `
+
+// uvCommand is uv with the index flags. The index strategy is pip's: the
+// best version across every index, not the first index that has the name.
+func (c *compiler) uvCommand(args ...string) []string {
+	cmd := append([]string{uvBinary}, args...)
+	cmd = append(cmd, "--cache-dir", uvCacheTarget, "--index-strategy", "unsafe-best-match")
+	idx := c.env.PipIndex
+	if idx == nil {
+		return cmd
+	}
+	if idx.URL != "" {
+		cmd = append(cmd, "--index-url", idx.URL)
+	}
+	if idx.ExtraURL != "" {
+		cmd = append(cmd, "--extra-index-url", idx.ExtraURL)
+	}
+	if idx.Trust {
+		for _, h := range trustedHosts(idx.URL, idx.ExtraURL) {
+			cmd = append(cmd, "--allow-insecure-host", h)
+		}
+	}
+	return cmd
+}
+
+// installScript installs the group, and nothing it depends on, into the
+// venv with the installer that resolved it. uv gets requirements pinned by
+// version and hash rather than URLs: it finds the file through the index's
+// metadata, where a bare URL would be fetched twice (once for its metadata).
+// It copies out of its cache (another mount, so no hard links) and compiles
+// bytecode, as pip does.
+func (c *compiler) installScript(group []Distribution) string {
+	if c.opts.Installer != InstallerUV {
+		var files []string
+		for _, d := range group {
+			files = append(files, d.installArg())
+		}
+		return shellJoin(c.pipCommand(append([]string{"--no-deps"}, files...)...))
+	}
+	var lines []string
+	for _, d := range group {
+		lines = append(lines, d.requirementLine())
+	}
+	install := c.uvCommand("pip", "install", "--python", VenvDir+"/bin/python", "--no-deps",
+		"--link-mode", "copy", "--compile-bytecode", "-r", "-")
+	return fmt.Sprintf("%sprintf '%%s\\n' %s | %s", uvIndexEnv, shellJoin(lines), shellJoin(install))
+}
+
+// installMounts are what an install step needs besides the runtime.
+func (c *compiler) installMounts(runtime llb.State) []llb.RunOption {
+	if c.opts.Installer == InstallerUV {
+		return []llb.RunOption{c.uvCache(), c.uvTool(runtime)}
+	}
+	return []llb.RunOption{c.pipCache()}
+}
+
+// installer names the tool that installs the Python packages.
+func (c *compiler) installer() string {
+	if _, ok := c.pipSet(); !ok || c.env.Python == nil {
+		return ""
+	}
+	if c.opts.Lock != nil && c.opts.Installer != "" {
+		return c.opts.Installer
+	}
+	return InstallerPip
+}
