@@ -29,10 +29,13 @@ type result struct {
 	HostRx                   int64 // bytes the host's default interface received during the build (all traffic)
 	Layers, NewLayers        int   // the image's layers, and how many of them Docker did not have before
 	Load1                    float64
-	Files                    map[string]int // wheel file -> downloads
-	Installed                []string       // distributions pip (or uv) reported installing, normalized
-	steps                    []step         // BuildKit vertices, for per-step timings
-	text                     string         // the build's log output, for pip's lines
+	Files                    map[string]int     // wheel file -> downloads
+	Installed                []string           // distributions pip (or uv) reported installing, normalized
+	Installer                string             // envd: what installed the Python packages (uv or pip)
+	EnvdCPU                  float64            // envd: the CPU seconds envd itself used (its pprof profile)
+	Phases                   map[string]float64 // envd: seconds connecting, building, loading into Docker
+	steps                    []step             // BuildKit vertices, for per-step timings
+	text                     string             // the build's log output, for pip's lines
 }
 
 func (r result) stepsText() string {

@@ -145,14 +145,17 @@ func (b *bench) reportWorkload(md *strings.Builder, w *workload) {
 	b.table(md, w, "Wall time, seconds (min / median)", func(c cell) string {
 		return secs(c.min) + " / " + secs(c.median)
 	})
+	if c, ok := b.cell(w.name, "envd", "cold"); ok && c.mid.Installer != "" {
+		fmt.Fprintf(md, "envd resolved and installed the Python packages with **%s** (`python_installer` in its `--metadata-file`).\n\n", c.mid.Installer)
+	}
 	if w.pypi {
 		b.table(md, w, "Everything the host's network interface received during the build, MB: PyPI, Debian's mirror, "+
-			"and whatever else the machine did meanwhile. The only measure that sees envd's resolve step, which runs pip "+
-			"with `--quiet`", func(c cell) string {
+			"and whatever else the machine did meanwhile: the measure that sees every download, the small ones uv does not "+
+			"report and the metadata files envd's resolve step reads", func(c cell) string {
 			return fmt.Sprintf("%.1f", mb(c.mid.HostRx))
 		})
-		b.table(md, w, "Wheels pip reported downloading, MB (its `Downloading` lines; steps run with `--quiet` print none, "+
-			"so envd's resolve step is missing here), and how many of them this repetition had downloaded before", func(c cell) string {
+		b.table(md, w, "Wheels the installers reported downloading, MB (pip's `Downloading` lines; uv's name only files over 1 MiB, "+
+			"and envd's resolve step fetches metadata, not wheels), and how many of them this repetition had downloaded before", func(c cell) string {
 			return fmt.Sprintf("%.1f (%d again)", mb(c.mid.Bytes), c.mid.Redownloaded)
 		})
 	} else {
@@ -227,7 +230,7 @@ func (b *bench) targets(w *workload) []target {
 			ts = append(ts, t)
 		}
 		t := target{
-			what:     "add a package: the others are not reinstalled (pip's `Successfully installed` lines)",
+			what:     "add a package: the others are not reinstalled (pip's `Successfully installed`, uv's ` + name==version` lines)",
 			measured: fmt.Sprintf("installed %v", add.mid.Installed),
 			ok:       slices.Equal(add.mid.Installed, []string{requirementName(w.add)}),
 		}
@@ -250,7 +253,7 @@ func (b *bench) targets(w *workload) []target {
 			ok:       again == 0,
 		}
 		if add, ok := b.cell(w.name, "envd", "add-package"); ok && w.pypi {
-			t.measured += fmt.Sprintf(" by pip's lines, which miss `--quiet` steps; the host received %.1f MB during add-package",
+			t.measured += fmt.Sprintf(" by the installers' lines, which miss uv's downloads under 1 MiB; the host received %.1f MB during add-package",
 				mb(add.mid.HostRx))
 			t.why = w.cacheNote
 		}
@@ -309,7 +312,9 @@ func (b *bench) reportSteps(md *strings.Builder) {
 		"the wall time not covered by any step: starting the CLI, reading the build file, resolving the base image's " +
 		"config, the solve's own bookkeeping, and handing the image to Docker after the export (Docker pulls every " +
 		"layer it lacks: see the layers table). Steps under 0.05 s are left out; steps overlap where they ran in " +
-		"parallel. For comparison, the slowest steps of docker build on BuildKit are shown.\n\n")
+		"parallel. *envd's own CPU* is what envd's CPU profile (`ENVD_CPUPROFILE`, pprof) recorded for the whole " +
+		"command. *Phases* are envd's own clock (`phases` in `--metadata-file`): connecting to the builder; the build " +
+		"(resolve, solve, export); loading into Docker (its pull from the hand-over registry). For comparison, the slowest steps of docker build on BuildKit are shown.\n\n")
 	for _, w := range b.works {
 		for _, s := range b.o.scenarios {
 			c, ok := b.cell(w.name, "envd", s)
@@ -325,7 +330,9 @@ func (b *bench) reportSteps(md *strings.Builder) {
 			for _, st := range topSteps(c.mid.steps, 8) {
 				fmt.Fprintf(md, "| %s | %v | %s |\n", mdEscape(shortName(st.name)), st.cached, secs(st.seconds))
 			}
-			fmt.Fprintf(md, "| *outside the steps* | | %s |\n\n", secs(max(0, c.mid.Seconds-stepSpan(c.mid.steps))))
+			fmt.Fprintf(md, "| *outside the steps* | | %s |\n", secs(max(0, c.mid.Seconds-stepSpan(c.mid.steps))))
+			fmt.Fprintf(md, "| *envd's own CPU (pprof)* | | %s |\n", secs(c.mid.EnvdCPU))
+			fmt.Fprintf(md, "| *phases: %s* | | |\n\n", phasesText(c.mid.Phases))
 		}
 	}
 }
@@ -333,7 +340,7 @@ func (b *bench) reportSteps(md *strings.Builder) {
 // stepKinds sorts envd's steps into what a breakdown names, by the prefix compile gives their names.
 var stepKinds = []struct{ prefix, kind string }{
 	{"python packages: resolve", "resolving the whole Python set"},
-	{"python packages", "pip installs"},
+	{"python packages", "package installs"},
 	{"python runtime", "apt (python runtime)"},
 	{"system packages", "apt (system packages)"},
 	{"export", "export"},
@@ -364,9 +371,22 @@ func breakdown(r result) string {
 			parts = append(parts, fmt.Sprintf("%s %s s", k, secs(span)))
 		}
 	}
-	parts = append(parts, fmt.Sprintf("outside the steps %s s, with %d of %d layers new to Docker",
-		secs(max(0, r.Seconds-stepSpan(r.steps))), r.NewLayers, r.Layers))
+	parts = append(parts, fmt.Sprintf("outside the steps %s s, with %d of %d layers new to Docker; envd's own CPU %s s (pprof); phases: %s",
+		secs(max(0, r.Seconds-stepSpan(r.steps))), r.NewLayers, r.Layers, secs(r.EnvdCPU), phasesText(r.Phases)))
 	return fmt.Sprintf("of %s s: %s", secs(r.Seconds), strings.Join(parts, "; "))
+}
+
+func phasesText(p map[string]float64) string {
+	var parts []string
+	for _, name := range []string{"connect", "build", "load"} {
+		if v, ok := p[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %s s", name, secs(v)))
+		}
+	}
+	if len(parts) == 0 {
+		return "not recorded"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func topSteps(steps []step, n int) []step {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/google/pprof/profile"
 )
 
 var toolNames = []string{"envd", "docker-legacy", "docker-buildkit"}
@@ -124,8 +126,10 @@ func (e *envdTool) files(s spec, w *workload) map[string]string {
 
 func (e *envdTool) metadataFile() string { return filepath.Join(e.state, "metadata.json") }
 
+func (e *envdTool) profileFile() string { return filepath.Join(e.state, "cpu.pprof") }
+
 func (e *envdTool) command(dir, image string, w *workload) ([]string, []string) {
-	return e.env(), []string{e.bin, "build", "-p", dir, "-t", image, "--progress", "rawjson", "--metadata-file", e.metadataFile()}
+	return append(e.env(), "ENVD_CPUPROFILE="+e.profileFile()), []string{e.bin, "build", "-p", dir, "-t", image, "--progress", "rawjson", "--metadata-file", e.metadataFile()}
 }
 
 func (e *envdTool) parse(r *result, stdout, stderr []byte) error {
@@ -135,16 +139,44 @@ func (e *envdTool) parse(r *result, stdout, stderr []byte) error {
 	}
 	os.Remove(e.metadataFile())
 	var m struct {
-		Cached  int  `json:"steps_cached"`
-		Steps   int  `json:"steps"`
-		Skipped bool `json:"skipped"`
+		Cached    int                `json:"steps_cached"`
+		Steps     int                `json:"steps"`
+		Skipped   bool               `json:"skipped"`
+		Installer string             `json:"python_installer"`
+		Phases    map[string]float64 `json:"phases"`
 	}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("reading envd's metadata: %w", err)
 	}
-	r.Steps, r.Cached, r.Skipped = m.Steps, m.Cached, m.Skipped
+	r.Steps, r.Cached, r.Skipped, r.Installer, r.Phases = m.Steps, m.Cached, m.Skipped, m.Installer, m.Phases
 	r.steps, r.text = parseRawJSON(stderr)
+	if r.EnvdCPU, err = profileCPU(e.profileFile()); err != nil {
+		return fmt.Errorf("envd's CPU profile: %w", err)
+	}
+	os.Remove(e.profileFile())
 	return nil
+}
+
+// profileCPU is the CPU time a Go CPU profile recorded, in seconds.
+func profileCPU(path string) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		return 0, err
+	}
+	i := slices.IndexFunc(p.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" && t.Unit == "nanoseconds" })
+	if i < 0 {
+		return 0, fmt.Errorf("%s holds no CPU samples", path)
+	}
+	var ns int64
+	for _, s := range p.Sample {
+		ns += s.Value[i]
+	}
+	return float64(ns) / 1e9, nil
 }
 
 func (e *envdTool) close() error {

@@ -320,7 +320,10 @@ const (
 )
 
 // legacyDockerfile is what a careful engineer writes without BuildKit: the same steps in cache-friendly order,
-// no pip cache in the layers. With a CA bundle (TLS-intercepting network) it is copied into an early layer.
+// no pip cache in the layers. Both Dockerfiles upgrade the venv's pip first, as most do: Debian 12's pip 23.0.1
+// downloads every wheel twice from an index that serves PEP 658 metadata (PyPI, and the synthetic index), a pip
+// bug fixed in 23.1 that is no fault of Docker's. With a CA bundle (TLS-intercepting network) it is copied into an
+// early layer.
 func legacyDockerfile(s spec, w *workload, mirror string, ca bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "FROM %s\n", dockerBase(mirror, s.base))
@@ -329,8 +332,9 @@ func legacyDockerfile(s spec, w *workload, mirror string, ca bool) string {
 	}
 	fmt.Fprintf(&b, "RUN %s python3 python3-venv \\\n && rm -rf /var/lib/apt/lists/* && python3 -m venv /opt/venv\n", aptGet)
 	b.WriteString(venvEnv)
-	fmt.Fprintf(&b, "RUN %s %s \\\n && rm -rf /var/lib/apt/lists/*\n", aptGet, strings.Join(s.apt, " "))
 	pip := "pip install --no-cache-dir --disable-pip-version-check" + pipFlags(w)
+	fmt.Fprintf(&b, "RUN %s --upgrade pip\n", pip)
+	fmt.Fprintf(&b, "RUN %s %s \\\n && rm -rf /var/lib/apt/lists/*\n", aptGet, strings.Join(s.apt, " "))
 	fmt.Fprintf(&b, "RUN %s %s\n", pip, strings.Join(s.packages, " "))
 	b.WriteString("COPY requirements.txt /tmp/requirements.txt\n")
 	fmt.Fprintf(&b, "RUN %s -r /tmp/requirements.txt\n", pip)
@@ -347,12 +351,13 @@ func buildkitDockerfile(s spec, w *workload, mirror string, ca bool) string {
 		" && echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache\n")
 	fmt.Fprintf(&b, "RUN %s \\\n    %s python3 python3-venv \\\n && python3 -m venv /opt/venv\n", aptMounts, aptGet)
 	b.WriteString(venvEnv)
-	fmt.Fprintf(&b, "RUN %s \\\n    %s %s\n", aptMounts, aptGet, strings.Join(s.apt, " "))
 	mounts, pip := "--mount=type=cache,target=/root/.cache/pip", "pip install --disable-pip-version-check"+pipFlags(w)
 	if ca {
 		mounts += " --mount=type=secret,id=pipcert"
 		pip = "PIP_CERT=/run/secrets/pipcert " + pip
 	}
+	fmt.Fprintf(&b, "RUN %s \\\n    %s --upgrade pip\n", mounts, pip)
+	fmt.Fprintf(&b, "RUN %s \\\n    %s %s\n", aptMounts, aptGet, strings.Join(s.apt, " "))
 	fmt.Fprintf(&b, "RUN %s \\\n    %s %s\n", mounts, pip, strings.Join(s.packages, " "))
 	b.WriteString("COPY requirements.txt /tmp/requirements.txt\n")
 	fmt.Fprintf(&b, "RUN %s \\\n    %s -r /tmp/requirements.txt\n", mounts, pip)

@@ -15,7 +15,7 @@
 # Environment:
 #   ENVD_INFRA_STATE    default /var/lib/envd-infra: pid files, logs, registry config and registry storage.
 #   ENVD_INFRA_CACHE    default /var/cache/envd-infra: the debootstrap rootfs tarball, so debootstrap runs once,
-#                       and wheels/: the uv wheel the tests' package indexes serve (envd fetches uv from the index).
+#                       and wheels/: the uv and pip wheels the tests' package indexes serve.
 #   ENVD_INFRA_MIRROR   default 127.0.0.1:5000: where the mirror listens (another port only to test this script,
 #                       or when 5000 is taken: envd's tests expect 5000).
 #   ENVD_INFRA_STARTED  optional file; "NAME PID" is appended for each daemon started by this run (.ci/run uses it
@@ -220,20 +220,24 @@ else
 fi
 
 # --- Tool wheels ----------------------------------------------------------------------------------------
-# envd resolves and installs Python packages with uv, fetched from the environment's package index; the
-# tests' local indexes serve this copy (the version is the one envd pins).
+# envd resolves and installs Python packages with uv, fetched from the environment's package index; the tests'
+# local indexes serve this copy (the version envd pins). The benchmark's Dockerfiles upgrade pip from the index.
 UV_VERSION=$(sed -n 's/^const UVVersion = "\(.*\)"$/\1/p' "$REPO/internal/compile/installer.go")
 [ -n "$UV_VERSION" ] || die "cannot read UVVersion from internal/compile/installer.go"
+PIP_VERSION=26.3
 WHEELS=$CACHE/wheels
-if compgen -G "$WHEELS/uv-$UV_VERSION-*.whl" >/dev/null; then
-	log "wheels: uv $UV_VERSION present in $WHEELS"
-else
-	log "wheels: downloading uv $UV_VERSION into $WHEELS"
-	mkdir -p "$WHEELS"
-	rm -f "$WHEELS"/uv-*.whl
+mkdir -p "$WHEELS"
+for want in "uv==$UV_VERSION" "pip==$PIP_VERSION"; do
+	name=${want%%==*} version=${want#*==}
+	if compgen -G "$WHEELS/$name-$version-*.whl" >/dev/null; then
+		log "wheels: $name $version present in $WHEELS"
+		continue
+	fi
+	log "wheels: downloading $name $version into $WHEELS"
+	rm -f "$WHEELS/$name"-*.whl
 	python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
-		--python-version 3.11 -d "$WHEELS" "uv==$UV_VERSION" || die "could not download the uv $UV_VERSION wheel"
-fi
+		--python-version 3.11 -d "$WHEELS" "$want" || die "could not download the $name $version wheel"
+done
 
 # --- Binaries --------------------------------------------------------------------------------------------
 cd "$REPO"

@@ -232,6 +232,16 @@ type buildResult struct {
 	Skipped bool     `json:"skipped"`
 	// PythonInstaller is uv, or pip when the package index has no uv.
 	PythonInstaller string `json:"python_installer,omitempty"`
+	// Phases are the seconds spent connecting to the builder, building
+	// (resolve, solve, export) and loading into Docker.
+	Phases map[string]float64 `json:"phases,omitempty"`
+}
+
+func (r *buildResult) phase(name string, since time.Time) {
+	if r.Phases == nil {
+		r.Phases = map[string]float64{}
+	}
+	r.Phases[name] = time.Since(since).Seconds()
 }
 
 func runBuild(ctx context.Context, s streams, o *buildOptions) error {
@@ -285,11 +295,13 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		}
 	}
 
+	phase := time.Now()
 	bk, local, err := connectBuilder(ctx, s, o.mirror)
 	if err != nil {
 		return nil, err
 	}
 	defer bk.Close()
+	res.phase("connect", phase)
 
 	export := p.export
 	var hand *handoverPlan
@@ -335,6 +347,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		req.Load = dk.Load
 	}
 	var out *builder.Result
+	phase = time.Now()
 	eg, egctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		var err error
@@ -345,10 +358,13 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	if err := eg.Wait(); err != nil {
 		return nil, explainBuildError(ctx, err, tr, p)
 	}
+	res.phase("build", phase)
 	if hand != nil {
+		phase = time.Now()
 		if err := hand.finish(ctx, dk, p.tag); err != nil {
 			return nil, err
 		}
+		res.phase("load", phase)
 	}
 	layers.save()
 	res.Cached, res.Steps = tr.counts()

@@ -39,6 +39,7 @@ type streams struct {
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer startProfile()()
 	return run(ctx, args, streams{out: os.Stdout, err: os.Stderr})
 }
 

@@ -8,7 +8,8 @@ import (
 )
 
 // ToolWheelsDir is where `make setup` keeps real wheels of the tools envd
-// fetches from a package index (uv); ENVD_TOOL_WHEELS overrides it.
+// fetches from a package index (uv), and pip for the benchmark's Dockerfiles;
+// ENVD_TOOL_WHEELS overrides it.
 func ToolWheelsDir() string {
 	if d := os.Getenv("ENVD_TOOL_WHEELS"); d != "" {
 		return d
