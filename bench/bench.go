@@ -215,8 +215,12 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 		}
 		w.account(&r, seen)
 		r.Layers, r.NewLayers = newLayers(ctx, b.o.docker, image, chains)
-		fmt.Printf("%-9s %-15s rep %d %-17s %7.2f s  %8.1f MB  %3d re-downloaded  %2d/%2d layers new  %s\n",
-			w.name, t.name(), rep, sc.name, r.Seconds, mb(r.Bytes), r.Redownloaded, r.NewLayers, r.Layers, r.stepsText())
+		phases := ""
+		if r.Phases != nil {
+			phases = "  " + phasesText(r.Phases)
+		}
+		fmt.Printf("%-9s %-15s rep %d %-17s %7.2f s  %8.1f MB  %3d re-downloaded  %2d/%2d layers new  %s%s\n",
+			w.name, t.name(), rep, sc.name, r.Seconds, mb(r.Bytes), r.Redownloaded, r.NewLayers, r.Layers, r.stepsText(), phases)
 		out = append(out, r)
 	}
 	// Not timed: the image must hold what was asked for.
