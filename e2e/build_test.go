@@ -98,6 +98,9 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 	if first.PythonInstaller != "uv" {
 		t.Errorf("packages were installed with %q, want uv (fetched from the index)", first.PythonInstaller)
 	}
+	if first.Phases["build"] <= 0 || first.Phases["load"] <= 0 {
+		t.Errorf("phases = %v, want the build and the load into Docker timed", first.Phases)
+	}
 	out := runInImage(t, image, "python", "-c", "import alpha, beta, gamma; print(alpha.__version__, beta.__version__, gamma.__version__)")
 	if strings.TrimSpace(out) != "1.0 2.0 3.0" {
 		t.Errorf("imports in the image printed %q", out)
@@ -129,13 +132,7 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 		t.Errorf("adding a package: %+v, want a build reusing cached steps", added)
 	}
 	// Only delta's own layer is installed; alpha, beta and gamma stay cached.
-	var installs []string
-	for _, step := range added.Ran {
-		if strings.HasPrefix(step, "python packages: install") {
-			installs = append(installs, step)
-		}
-	}
-	if len(installs) != 1 || !strings.Contains(installs[0], "delta 4.0") {
+	if installs := installSteps(added); len(installs) != 1 || !strings.Contains(installs[0], "delta 4.0") {
 		t.Errorf("adding delta ran these install steps: %q; want delta's alone", installs)
 	}
 	if n := srv.Downloads("delta-4.0-py3-none-any.whl"); n != 1 {
@@ -147,6 +144,17 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 	if out := runInImage(t, image, "python", "-c", "import alpha, delta; print(delta.__version__)"); strings.TrimSpace(out) != "4.0" {
 		t.Errorf("delta in the image: %q", out)
 	}
+}
+
+// installSteps are the Python package installs a build ran.
+func installSteps(m buildMeta) []string {
+	var installs []string
+	for _, step := range m.Ran {
+		if strings.HasPrefix(step, "python packages: install") {
+			installs = append(installs, step)
+		}
+	}
+	return installs
 }
 
 // TestPipWhenTheIndexHasNoUV: an index without uv still gets the packages
@@ -163,17 +171,48 @@ func TestPipWhenTheIndexHasNoUV(t *testing.T) {
 	if m.PythonInstaller != "pip" {
 		t.Errorf("installer = %q, want pip", m.PythonInstaller)
 	}
-	var installs int
-	for _, step := range m.Ran {
-		if strings.HasPrefix(step, "python packages: install") {
-			installs++
-		}
-	}
-	if installs != 2 {
-		t.Errorf("%d install steps ran, want one per distribution (2): %q", installs, m.Ran)
+	if installs := installSteps(m); len(installs) != 2 {
+		t.Errorf("%d install steps ran, want one per distribution (2): %q", len(installs), m.Ran)
 	}
 	if out := runInImage(t, image, "python", "-c", "import alpha, beta; print(beta.__version__)"); strings.TrimSpace(out) != "2.0" {
 		t.Errorf("beta in the image: %q", out)
+	}
+}
+
+// TestLocalWheels: a wheel in the build directory installs from there, its
+// dependency from the index; changing the wheel reinstalls it alone.
+func TestLocalWheels(t *testing.T) {
+	requireE2E(t)
+	srv := index(t, wheel{name: "beta", version: "2.0"}, wheel{name: "gamma", version: "3.0"})
+	dir := project(t, "e2e-local-wheels", map[string]string{
+		"build.envd": fmt.Sprintf(`def build():
+    base(image="debian:bookworm")
+    config.pip_index(url=%q, trust=True)
+    install.python_packages(name=["gamma"], local_wheels=["dist/mine-0.1-py3-none-any.whl"])
+`, srv.URL()),
+	})
+	makeLocal := func(requires ...string) {
+		os.MkdirAll(filepath.Join(dir, "dist"), 0o755)
+		if _, err := pyindex.MakeWheel(filepath.Join(dir, "dist"), "mine", "0.1", pyindex.WheelOptions{Requires: requires}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeLocal("beta")
+	image := "e2e-local-wheels:dev"
+	removeImage(t, image)
+	if m := build(t, dir); m.PythonInstaller != "uv" {
+		t.Errorf("installer = %q, want uv", m.PythonInstaller)
+	}
+	if out := runInImage(t, image, "python", "-c", "import mine, beta, gamma; print(mine.__version__, beta.__version__)"); strings.TrimSpace(out) != "0.1 2.0" {
+		t.Errorf("imports in the image printed %q", out)
+	}
+
+	makeLocal() // the same wheel without its dependency: new content, same name
+	if installs := installSteps(build(t, dir)); len(installs) != 1 || !strings.Contains(installs[0], "mine 0.1") {
+		t.Errorf("changing the local wheel ran these install steps: %q; want mine's alone", installs)
+	}
+	if out := runInImage(t, image, "python", "-c", "import mine, gamma; print(mine.__version__)"); strings.TrimSpace(out) != "0.1" {
+		t.Errorf("mine in the image: %q", out)
 	}
 }
 

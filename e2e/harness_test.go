@@ -163,7 +163,8 @@ type buildMeta struct {
 	Ran     []string `json:"steps_run"`
 	Skipped bool     `json:"skipped"`
 
-	PythonInstaller string `json:"python_installer"`
+	PythonInstaller string             `json:"python_installer"`
+	Phases          map[string]float64 `json:"phases"`
 }
 
 // build runs envd build in dir and returns its metadata.

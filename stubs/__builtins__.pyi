@@ -77,7 +77,7 @@ class _Install:
 
     @staticmethod
     def python_packages(name: Union[str, Sequence[str]] = [], requirements: str = "", local_wheels: Union[str, Sequence[str]] = []) -> None:
-        """Install Python packages with pip into the venv (implies install.python()); pip resolves all of them together.
+        """Install Python packages into the venv (implies install.python()). They are resolved together, then each installs in a layer of its own, with uv (fetched from the package index) or pip when the index has no uv.
 
         Args:
             name: requirements such as "numpy" or "torch>=2.1"
@@ -198,12 +198,12 @@ class _Config:
 
     @staticmethod
     def pip_index(url: str, extra_url: str = "", trust: bool = False) -> None:
-        """The package index pip uses.
+        """The package index Python packages come from (pip and uv).
 
         Args:
             url: e.g. "https://pypi.org/simple"
             extra_url: a second index, searched too
-            trust: trust the hosts even without valid TLS (pip --trusted-host)
+            trust: trust the hosts even without valid TLS (pip --trusted-host, uv --allow-insecure-host)
         """
         ...
 

@@ -146,7 +146,7 @@ func (c *compiler) graph() llb.State {
 		if len(c.env.AptPackages) > 0 {
 			pos = c.env.AptPackages[0].Pos
 		}
-		branches = append(branches, layer{"system:" + strings.Join(pkgs, " "), c.apt(root, pkgs, "system packages", pos)})
+		branches = append(branches, layer{key: "system:" + strings.Join(pkgs, " "), st: c.apt(root, pkgs, "system packages", pos)})
 	}
 	if c.env.Python != nil {
 		branches = append(branches, c.pythonPackages(root)...)
@@ -163,10 +163,10 @@ func (c *compiler) graph() llb.State {
 	case len(branches) > 0 || c.env.Base.Dev:
 		var layers []layer
 		for _, b := range branches {
-			layers = append(layers, layer{b.key, llb.Diff(root, b.st)})
+			layers = append(layers, layer{b.key, llb.Diff(root, b.st), b.size})
 		}
 		if c.env.Base.Dev {
-			layers = append(layers, layer{"agent", c.agentLayer()})
+			layers = append(layers, layer{key: "agent", st: c.agentLayer()})
 		}
 		inputs := []llb.State{root}
 		for _, l := range c.ordered(layers) {
@@ -179,15 +179,18 @@ func (c *compiler) graph() llb.State {
 
 // layer is one input of the merge, with a key that says what it holds.
 type layer struct {
-	key string
-	st  llb.State
+	key  string
+	st   llb.State
+	size int64 // bytes it is known to download; 0 when unknown
 }
 
 // ordered puts the layers in the order they first appeared in earlier
 // builds (Options.LayerOrder), new ones last. Docker knows a layer by
 // everything below it, so a layer that is new or changed goes on top, and
 // the layers below it stay as Docker has them: adding a package hands over
-// one layer, not every layer above where its name sorts.
+// one layer, not every layer above where its name sorts. New layers go
+// largest first: when a small one changes later, only small ones sit above
+// it.
 func (c *compiler) ordered(layers []layer) []layer {
 	rank := map[string]int{}
 	for i, k := range c.opts.LayerOrder {
@@ -201,6 +204,8 @@ func (c *compiler) ordered(layers []layer) []layer {
 			return ri < rj
 		case oki != okj:
 			return oki
+		case layers[i].size != layers[j].size:
+			return layers[i].size > layers[j].size
 		}
 		return layers[i].key < layers[j].key
 	})

@@ -190,7 +190,7 @@ func (c *compiler) vscodeExtensions(root llb.State) (layer, bool) {
 	if len(local) > 0 {
 		opts = append(opts, llb.AddMount(vsixDir, c.context(local), llb.Readonly))
 	}
-	return layer{"vscode:" + marketplace + " " + strings.Join(exts2names(exts), " "), root.Run(opts...).Root()}, true
+	return layer{key: "vscode:" + marketplace + " " + strings.Join(exts2names(exts), " "), st: root.Run(opts...).Root()}, true
 }
 
 func exts2names(exts []ir.Package) []string {

@@ -50,22 +50,7 @@ const uvIndexEnv = `[ -z "${PIP_INDEX_URL:-}" ] || export UV_INDEX_URL="$PIP_IND
 func (c *compiler) uvCommand(args ...string) []string {
 	cmd := append([]string{uvBinary}, args...)
 	cmd = append(cmd, "--cache-dir", uvCacheTarget, "--index-strategy", "unsafe-best-match")
-	idx := c.env.PipIndex
-	if idx == nil {
-		return cmd
-	}
-	if idx.URL != "" {
-		cmd = append(cmd, "--index-url", idx.URL)
-	}
-	if idx.ExtraURL != "" {
-		cmd = append(cmd, "--extra-index-url", idx.ExtraURL)
-	}
-	if idx.Trust {
-		for _, h := range trustedHosts(idx.URL, idx.ExtraURL) {
-			cmd = append(cmd, "--allow-insecure-host", h)
-		}
-	}
-	return cmd
+	return append(cmd, c.indexArgs("--allow-insecure-host")...)
 }
 
 // installScript installs the group, and nothing it depends on, into the

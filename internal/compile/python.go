@@ -159,24 +159,29 @@ func (c *compiler) pythonPackages(runtime llb.State) []layer {
 		script := shellJoin(c.pipCommand(set.args...)) + c.ownVenv()
 		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
 			named(fmt.Sprintf("python packages: pip install %s%s", strings.Join(set.what, " "), at(set.pos))))
-		return []layer{{"python:" + strings.Join(set.what, " "), runtime.Run(append(opts, set.mounts...)...).Root()}}
+		return []layer{{key: "python:" + strings.Join(set.what, " "), st: runtime.Run(append(opts, set.mounts...)...).Root()}}
 	}
 	var branches []layer
 	for _, group := range groupDistributions(c.opts.Lock, c.maxPackageLayers()) {
 		var urls, names []string
+		local, size := false, int64(0)
 		for _, d := range group {
 			urls = append(urls, d.installArg())
 			names = append(names, d.Name+" "+d.Version)
+			local = local || strings.HasPrefix(d.URL, "file:")
+			size += d.Size
 		}
 		key := "python:" + strings.Join(urls, " ")
 		script := c.installScript(group) + c.ownVenv()
 		opts := append(c.trust(), c.installMounts(runtime)...)
 		opts = append(opts, llb.Args([]string{"/bin/sh", "-c", script}),
 			named(fmt.Sprintf("python packages: install %s%s", strings.Join(names, ", "), at(set.pos))))
-		if len(c.env.LocalWheels) > 0 {
+		// Only a layer installing a local wheel reads them: changing a wheel
+		// reinstalls that layer alone.
+		if local && len(c.env.LocalWheels) > 0 {
 			opts = append(opts, c.wheelsMount())
 		}
-		branches = append(branches, layer{key, runtime.Run(opts...).Root()})
+		branches = append(branches, layer{key, runtime.Run(opts...).Root(), size})
 	}
 	return branches
 }
@@ -189,7 +194,11 @@ func (c *compiler) maxPackageLayers() int {
 }
 
 // pipIndexArgs turns config.pip_index into pip flags.
-func (c *compiler) pipIndexArgs() []string {
+func (c *compiler) pipIndexArgs() []string { return c.indexArgs("--trusted-host") }
+
+// indexArgs turns config.pip_index into the index flags pip and uv share,
+// and trust into the installer's own flag for a host without valid TLS.
+func (c *compiler) indexArgs(trustFlag string) []string {
 	idx := c.env.PipIndex
 	if idx == nil {
 		return nil
@@ -203,7 +212,7 @@ func (c *compiler) pipIndexArgs() []string {
 	}
 	if idx.Trust {
 		for _, h := range trustedHosts(idx.URL, idx.ExtraURL) {
-			args = append(args, "--trusted-host", h)
+			args = append(args, trustFlag, h)
 		}
 	}
 	return args

@@ -38,6 +38,8 @@ type Distribution struct {
 	// VCS and Commit are set for a requirement from version control.
 	VCS    string `json:"vcs,omitempty"`
 	Commit string `json:"commit,omitempty"`
+	// Size of the file in bytes, when the lock says (uv's does, pip's not).
+	Size int64 `json:"size,omitempty"`
 }
 
 // installArg is what `pip install --no-deps` is given for d: the file's
@@ -53,9 +55,15 @@ func (d Distribution) installArg() string {
 }
 
 // requirementLine pins d in a requirements file: from an index by version
-// and hash; from version control or a local file by its URL.
+// and hash; a local file by its URL and hash; version control by commit.
 func (d Distribution) requirementLine() string {
-	if d.VCS == "" && d.SHA256 != "" && d.Version != "" && !strings.HasPrefix(d.URL, "file:") {
+	switch {
+	case d.VCS != "" || d.SHA256 == "":
+		return d.installArg()
+	case strings.HasPrefix(d.URL, "file:"):
+		file, _, _ := strings.Cut(d.URL, "#")
+		return d.Name + " @ " + file + " --hash=sha256:" + d.SHA256
+	case d.Version != "":
 		return d.Name + "==" + d.Version + " --hash=sha256:" + d.SHA256
 	}
 	return d.installArg()
@@ -78,6 +86,7 @@ func ParsePylock(data []byte) ([]Distribution, error) {
 	type file struct {
 		URL    string            `toml:"url"`
 		Path   string            `toml:"path"`
+		Size   int64             `toml:"size"`
 		Hashes map[string]string `toml:"hashes"`
 	}
 	var lock struct {
@@ -118,7 +127,7 @@ func ParsePylock(data []byte) ([]Distribution, error) {
 			d.URL = "file://" + p.Directory.Path
 		}
 		if f != nil {
-			d.URL, d.SHA256 = f.URL, f.Hashes["sha256"]
+			d.URL, d.SHA256, d.Size = f.URL, f.Hashes["sha256"], f.Size
 			if d.URL == "" && path.IsAbs(f.Path) {
 				d.URL = "file://" + f.Path
 			}

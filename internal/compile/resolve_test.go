@@ -73,7 +73,7 @@ created-by = "uv"
 name = "six"
 version = "1.16.0"
 sdist = { url = "https://files.example/six-1.16.0.tar.gz", hashes = { sha256 = "sdist" } }
-wheels = [{ url = "https://files.example/six-1.16.0-py2.py3-none-any.whl", hashes = { sha256 = "abc" } }]
+wheels = [{ url = "https://files.example/six-1.16.0-py2.py3-none-any.whl", size = 11053, hashes = { sha256 = "abc" } }]
 
 [[packages]]
 name = "Mine"
@@ -116,8 +116,29 @@ sdist = { url = "https://files.example/onlysdist-1.tar.gz", hashes = { sha256 = 
 			t.Errorf("accepted %q", bad)
 		}
 	}
+	if six := dists[3]; six.Size != 11053 {
+		t.Errorf("six's size = %d, want the lock's 11053", six.Size)
+	}
 	if _, installer, err := ParseLock(report(t, "six=1")); err != nil || installer != InstallerPip {
 		t.Errorf("pip's report: installer %q, err %v", installer, err)
+	}
+}
+
+func TestRequirementLines(t *testing.T) {
+	tests := []struct {
+		d    Distribution
+		want string
+	}{
+		{Distribution{Name: "six", Version: "1.16.0", URL: "https://files.example/six.whl", SHA256: "abc"}, "six==1.16.0 --hash=sha256:abc"},
+		{Distribution{Name: "mine", Version: "0.1", URL: "file:///tmp/envd/wheels/mine-0.1-py3-none-any.whl", SHA256: "def"},
+			"mine @ file:///tmp/envd/wheels/mine-0.1-py3-none-any.whl --hash=sha256:def"},
+		{Distribution{Name: "lib", Version: "2.0", URL: "https://git.example/lib.git", VCS: "git", Commit: "0123abc"}, "git+https://git.example/lib.git@0123abc"},
+		{Distribution{Name: "nohash", Version: "1", URL: "https://files.example/nohash.tar.gz"}, "https://files.example/nohash.tar.gz"},
+	}
+	for _, tt := range tests {
+		if got := tt.d.requirementLine(); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.d.Name, got, tt.want)
+		}
 	}
 }
 
@@ -270,6 +291,29 @@ func TestOneLayerPerDistribution(t *testing.T) {
 	}
 	if len(second) != 4 || added != 1 {
 		t.Errorf("adding a package: %d steps, %d new; want 4 and 1", len(second), added)
+	}
+}
+
+// TestLargestLayersGoFirst: with nothing to keep, bigger distributions go
+// lower, so a small one that changes later has only small ones above it.
+func TestLargestLayersGoFirst(t *testing.T) {
+	lock := []Distribution{
+		{Name: "aaa-small", Version: "1", URL: "http://127.0.0.1:9/files/aaa.whl", Size: 10},
+		{Name: "big", Version: "1", URL: "http://127.0.0.1:9/files/big.whl", Size: 1000},
+		{Name: "mid", Version: "1", URL: "http://127.0.0.1:9/files/mid.whl", Size: 100},
+	}
+	res, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: lock, Installer: InstallerUV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, k := range res.LayerOrder {
+		if name, ok := strings.CutPrefix(k, "python:http://127.0.0.1:9/files/"); ok {
+			order = append(order, name)
+		}
+	}
+	if want := "big.whl mid.whl aaa.whl"; strings.Join(order, " ") != want {
+		t.Errorf("package layers bottom to top: %q, want %q", order, want)
 	}
 }
 

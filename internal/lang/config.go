@@ -4,10 +4,10 @@ import "envd.dev/envd/internal/ir"
 
 // configModule is config.*: settings of the environment.
 var configModule = newModule("config", "Settings of the environment, its image and its container.",
-	member{name: "pip_index", h: configPipIndex, doc: "The package index pip uses.", params: []string{
+	member{name: "pip_index", h: configPipIndex, doc: "The package index Python packages come from (pip and uv).", params: []string{
 		`url:str  # e.g. "https://pypi.org/simple"`,
 		`extra_url?:str=""  # a second index, searched too`,
-		`trust?:bool=False  # trust the hosts even without valid TLS (pip --trusted-host)`,
+		`trust?:bool=False  # trust the hosts even without valid TLS (pip --trusted-host, uv --allow-insecure-host)`,
 	}},
 	member{name: "apt_source", h: configAptSource, doc: "Replace /etc/apt/sources.list (and remove deb822 *.sources files).", params: []string{
 		`source:str  # the content of a sources.list`,

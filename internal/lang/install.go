@@ -21,7 +21,7 @@ var installModule = newModule("install", "What goes into the image.",
 	member{name: "system_packages", h: installApt, doc: "install.apt_packages under envd v0's name.", params: []string{
 		`name?:strs=[]`,
 	}},
-	member{name: "python_packages", h: installPythonPackages, doc: "Install Python packages with pip into the venv (implies install.python()); pip resolves all of them together.", params: []string{
+	member{name: "python_packages", h: installPythonPackages, doc: "Install Python packages into the venv (implies install.python()). They are resolved together, then each installs in a layer of its own, with uv (fetched from the package index) or pip when the index has no uv.", params: []string{
 		`name?:strs=[]  # requirements such as "numpy" or "torch>=2.1"`,
 		`requirements?:str=""  # a requirements file in the build directory`,
 		`local_wheels?:strs=[]  # wheel files in the build directory`,
