@@ -58,7 +58,9 @@ func (d Distribution) installArg() string {
 // and hash; a local file by its URL and hash; version control by commit.
 func (d Distribution) requirementLine() string {
 	switch {
-	case d.VCS != "" || d.SHA256 == "":
+	case d.VCS != "":
+		return d.Name + " @ " + d.installArg()
+	case d.SHA256 == "":
 		return d.installArg()
 	case strings.HasPrefix(d.URL, "file:"):
 		file, _, _ := strings.Cut(d.URL, "#")

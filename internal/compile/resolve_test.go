@@ -132,7 +132,7 @@ func TestRequirementLines(t *testing.T) {
 		{Distribution{Name: "six", Version: "1.16.0", URL: "https://files.example/six.whl", SHA256: "abc"}, "six==1.16.0 --hash=sha256:abc"},
 		{Distribution{Name: "mine", Version: "0.1", URL: "file:///tmp/envd/wheels/mine-0.1-py3-none-any.whl", SHA256: "def"},
 			"mine @ file:///tmp/envd/wheels/mine-0.1-py3-none-any.whl --hash=sha256:def"},
-		{Distribution{Name: "lib", Version: "2.0", URL: "https://git.example/lib.git", VCS: "git", Commit: "0123abc"}, "git+https://git.example/lib.git@0123abc"},
+		{Distribution{Name: "lib", Version: "2.0", URL: "https://git.example/lib.git", VCS: "git", Commit: "0123abc"}, "lib @ git+https://git.example/lib.git@0123abc"},
 		{Distribution{Name: "nohash", Version: "1", URL: "https://files.example/nohash.tar.gz"}, "https://files.example/nohash.tar.gz"},
 	}
 	for _, tt := range tests {
