@@ -42,6 +42,10 @@ func Plan(ctx context.Context, env *ir.Environment, o Options) (string, error) {
 	fmt.Fprintf(&p.out, "Plan for %s (%s); nothing is built.\n\n", o.Project, env.Base.Image)
 	p.visit(last, "")
 	p.cacheSummary()
+	if c := (&compiler{env: env, opts: o}); c.installer() != "" && o.Lock == nil {
+		p.out.WriteString("\nPython packages show as one step: the build first resolves them together (with uv, fetched from\n" +
+			"the package index; pip when the index has none), then installs each distribution in a layer of its own.\n")
+	}
 	return p.out.String(), nil
 }
 

@@ -37,6 +37,7 @@ func TestPlan(t *testing.T) {
 		"Cache mounts (kept by the builder between builds",
 		"envd-apt-archives", "/var/cache/apt", "locked", "steps 3, 9, 11",
 		"envd-pip-cache", "/root/.cache/pip", "shared", "steps 8, 23",
+		"Python packages show as one step: the build first resolves them together (with uv",
 	}
 	rest := plan
 	for _, w := range want {
