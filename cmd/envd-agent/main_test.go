@@ -4,10 +4,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +17,8 @@ import (
 
 	"go.uber.org/goleak"
 	gossh "golang.org/x/crypto/ssh"
+
+	"envd.dev/envd/internal/testing/sshtest"
 
 	"envd.dev/envd/internal/agent"
 )
@@ -146,8 +145,8 @@ type testEnv struct {
 func newTestEnv(t *testing.T, services []agent.Service) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	host, hostPEM := newKey(t)
-	client, _ := newKey(t)
+	host, hostPEM := sshtest.NewKey(t)
+	client, _ := sshtest.NewKey(t)
 	writeFile(t, filepath.Join(dir, "host_key"), hostPEM)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), gossh.MarshalAuthorizedKey(client.PublicKey()))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -287,23 +286,6 @@ func isZombie(pid int) bool {
 	}
 	s := string(stat)
 	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0] == "Z"
-}
-
-func newKey(t *testing.T) (gossh.Signer, []byte) {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := gossh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer, pem.EncodeToMemory(block)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

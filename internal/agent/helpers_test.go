@@ -4,9 +4,6 @@ package agent
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -21,6 +18,8 @@ import (
 
 	"go.uber.org/goleak"
 	gossh "golang.org/x/crypto/ssh"
+
+	"envd.dev/envd/internal/testing/sshtest"
 )
 
 func TestMain(m *testing.M) {
@@ -43,8 +42,8 @@ type testServer struct {
 func newTestServer(t *testing.T, edit ...func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	hostSigner, hostPEM := newKey(t)
-	clientSigner, clientPEM := newKey(t)
+	hostSigner, hostPEM := sshtest.NewKey(t)
+	clientSigner, clientPEM := sshtest.NewKey(t)
 	ts := &testServer{
 		dir:      dir,
 		client:   clientSigner,
@@ -100,23 +99,6 @@ func newTestServer(t *testing.T, edit ...func(*Config)) *testServer {
 		}
 	})
 	return ts
-}
-
-func newKey(t *testing.T) (gossh.Signer, []byte) {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := gossh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer, pem.EncodeToMemory(block)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

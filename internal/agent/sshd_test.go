@@ -13,11 +13,13 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"envd.dev/envd/internal/testing/sshtest"
 )
 
 func TestAuth(t *testing.T) {
 	ts := newTestServer(t)
-	other, _ := newKey(t)
+	other, _ := sshtest.NewKey(t)
 
 	tests := []struct {
 		name    string
