@@ -19,21 +19,42 @@ import (
 // (setsid(1), a daemon) leaves; that is the way to outlive a session.
 func newSessionAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
 
+// killWait bounds how long stopSession waits for SIGKILLed processes to be
+// gone: the kernel tears them down asynchronously, and one forked while the
+// session was being scanned needs a second SIGKILL.
+const killWait = 2 * time.Second
+
 // stopSession sends sig to every process of session sid, waits up to grace
-// for them to exit, then kills whatever is left.
+// for them to exit, then kills whatever is left and waits until it is gone,
+// so that a restart finds its ports and files free.
 func stopSession(sid int, sig syscall.Signal, grace time.Duration) {
 	if !signalSession(sid, sig) {
 		return // nothing left
 	}
 	signalSession(sid, syscall.SIGCONT) // stopped processes must see sig too
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
+	if waitSessionGone(sid, grace, nil) {
+		return
+	}
+	waitSessionGone(sid, killWait, func() { signalSession(sid, syscall.SIGKILL) })
+}
+
+// waitSessionGone polls until session sid has no live process or d has
+// passed, calling each (if set) before every look. It reports whether the
+// session is gone.
+func waitSessionGone(sid int, d time.Duration, each func()) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if each != nil {
+			each()
+		}
 		if !sessionAlive(sid) {
-			return
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	signalSession(sid, syscall.SIGKILL)
 }
 
 // exitCode turns the result of cmd.Wait into a shell-style exit code:
