@@ -52,6 +52,11 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.preflight(ctx); err != nil {
 		return err
 	}
+	if b.o.logs != "" {
+		if err := os.MkdirAll(b.o.logs, 0o755); err != nil {
+			return err
+		}
+	}
 	// Short: the managed buildkitd's socket lives below it.
 	dir, err := os.MkdirTemp(b.o.tmp, "envd-bench-")
 	if err != nil {
@@ -152,8 +157,8 @@ func (b *bench) startTools(ctx context.Context) error {
 		}
 		b.tools = append(b.tools, t)
 	}
-	// The docker tools remove the base images for their cold starts: put back those Docker had before.
-	if slices.ContainsFunc(b.o.tools, func(t string) bool { return strings.HasPrefix(t, "docker-") }) {
+	// Cold starts remove the base images from Docker: put back those Docker had before.
+	{
 		var had []string
 		for _, ref := range dockerBaseRefs(b.o.mirror) {
 			if _, err := output(ctx, nil, b.o.docker, "image", "inspect", ref); err == nil {
@@ -191,6 +196,9 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 		return nil, err
 	}
 	image := "envd-bench-" + w.name + ":" + t.name()
+	if err := b.clearDocker(ctx); err != nil {
+		return nil, fmt.Errorf("clearing Docker: %w", err)
+	}
 	if err := t.reset(ctx); err != nil {
 		return nil, fmt.Errorf("clearing caches: %w", err)
 	}
@@ -210,6 +218,12 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 		}
 		r, err := b.build(ctx, w, t, proj, image)
 		r.Workload, r.Tool, r.Scenario, r.Rep = w.name, t.name(), sc.name, rep
+		if b.o.logs != "" {
+			name := fmt.Sprintf("%s-%s-%d-%s.log", w.name, t.name(), rep, sc.name)
+			if err := os.WriteFile(filepath.Join(b.o.logs, name), r.output, 0o644); err != nil {
+				return out, err
+			}
+		}
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", sc.name, err)
 		}
@@ -224,10 +238,27 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 		out = append(out, r)
 	}
 	// Not timed: the image must hold what was asked for.
-	if err := verifyImage(ctx, b.o.docker, image, w.imports); err != nil {
+	imports := w.imports
+	if slices.Contains(b.o.scenarios, "add-package") {
+		imports = append(slices.Clone(imports), w.addImport)
+	}
+	if err := verifyImage(ctx, b.o.docker, image, imports); err != nil {
 		return out, err
 	}
 	return out, nil
+}
+
+// clearDocker removes from Docker every image the run made and the base images, so that a cold start
+// finds none of their layers there: an earlier tool's image would hand the next one its base layer.
+func (b *bench) clearDocker(ctx context.Context) error {
+	var errs []error
+	for _, t := range b.tools {
+		errs = append(errs, t.removeImages(ctx))
+	}
+	for _, ref := range dockerBaseRefs(b.o.mirror) {
+		errs = append(errs, removeImage(ctx, b.o.docker, ref))
+	}
+	return errors.Join(errs...)
 }
 
 // build runs one build and measures it: wall time of the command, downloads, steps.
@@ -252,6 +283,7 @@ func (b *bench) build(ctx context.Context, w *workload, t tool, proj, image stri
 	start := time.Now()
 	err := cmd.Run()
 	r.Seconds = time.Since(start).Seconds()
+	r.output = append(stdout.Bytes(), stderr.Bytes()...)
 	r.HostRx = hostRxBytes() - rx
 	if err != nil {
 		return r, fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, tail(withoutJSON(stdout.String()+stderr.String()), 30))

@@ -45,6 +45,7 @@ type options struct {
 	throttleMbit  int64
 	timeout       time.Duration
 	tmp           string   // parent of the run's temporary directory
+	logs          string   // where each build's output is kept, if set
 	args          []string // as given, for the report
 }
 
@@ -66,6 +67,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Int64Var(&o.throttleMbit, "throttle-mbit", 300, "bandwidth of the synthetic package index, in Mbit/s")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for one build")
 	fs.StringVar(&o.tmp, "tmp", "/tmp", "where the run's temporary directory goes (keep it short: the builder's socket is below it)")
+	fs.StringVar(&o.logs, "logs", "", "directory to keep each build's output in (WORKLOAD-TOOL-REP-SCENARIO.log), for a closer look at its steps")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

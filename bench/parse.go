@@ -36,6 +36,7 @@ type result struct {
 	Phases                   map[string]float64 // envd: seconds connecting, building, loading into Docker
 	steps                    []step             // BuildKit vertices, for per-step timings
 	text                     string             // the build's log output, for pip's lines
+	output                   []byte             // stdout and stderr as printed, kept with -logs
 }
 
 func (r result) stepsText() string {

@@ -465,7 +465,8 @@ func (b *bench) reportMethod(md *strings.Builder) {
 		"`requirements.txt`; `switch-base` moves from `debian:bookworm` to `" + benchBase + "` (debian:bookworm plus one " +
 		"small file, made by the benchmark and pushed to the mirror), so every step above the base runs again while " +
 		"the pip caches stay.\n\n")
-	md.WriteString("Cold start, per tool:\n\n")
+	md.WriteString("Cold start: every image the benchmark made, with any tool, and the base images are removed from Docker " +
+		"(`docker rmi -f`), so no tool finds an earlier build's layers there; then, per tool:\n\n")
 	for _, t := range b.tools {
 		fmt.Fprintf(md, "- %s: %s.\n", toolTitles[t.name()], t.resetText())
 	}

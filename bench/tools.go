@@ -30,6 +30,8 @@ type tool interface {
 	parse(r *result, stdout, stderr []byte) error
 	// recordImage notes an image the tool made, to remove it later.
 	recordImage(ref, id string)
+	// removeImages removes from Docker the images the tool made.
+	removeImages(ctx context.Context) error
 	close() error
 }
 
@@ -108,15 +110,12 @@ func (e *envdTool) reset(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := e.removeImages(ctx); err != nil {
-		return err
-	}
 	return e.start(ctx)
 }
 
 func (e *envdTool) resetText() string {
 	return "`envd bootstrap --stop`; delete the managed buildkitd's state (`$XDG_DATA_HOME/envd/buildkit/root`: " +
-		"layers, pip and apt cache mounts) and envd's cache (`$XDG_CACHE_HOME`); remove the images it made; " +
+		"layers, pip and apt cache mounts) and envd's cache (`$XDG_CACHE_HOME`); " +
 		"`envd bootstrap --registry-mirror " + e.mirror + "` (the daemon's start is not timed)"
 }
 
@@ -211,13 +210,6 @@ func (d *dockerTool) reset(ctx context.Context) error {
 	if err := d.removeImages(ctx); err != nil {
 		return err
 	}
-	// The base images go too, so a cold build pulls its base as envd's does (bench.startTools pulls back at the
-	// end those that were there before the run).
-	for _, ref := range dockerBaseRefs(d.mirror) {
-		if err := removeImage(ctx, d.docker, ref); err != nil {
-			return err
-		}
-	}
 	if out, err := output(ctx, nil, d.docker, "builder", "prune", "-af"); err != nil {
 		return fmt.Errorf("docker builder prune: %v: %s", err, out)
 	}
@@ -225,7 +217,7 @@ func (d *dockerTool) reset(ctx context.Context) error {
 }
 
 func (d *dockerTool) resetText() string {
-	return "remove the images this tool built and the base images (`docker rmi -f`), `docker builder prune -af`"
+	return "`docker builder prune -af`"
 }
 
 func (d *dockerTool) useCA(w *workload) bool { return w.pypi && d.caBundle != "" }

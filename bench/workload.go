@@ -78,6 +78,7 @@ type workload struct {
 	aptChanged         []string
 	requirementsEdited []string
 	imports            []string         // modules the final image must import
+	addImport          string           // the module of add, which only add-package brings
 	pypi               bool             // packages come from PyPI
 	index              *pyindex.Server  // the local index, nil for PyPI
 	indexURL           string           // "" for PyPI
@@ -125,7 +126,7 @@ func newWorkload(name string, b *bench) (*workload, error) {
 		w.initial.requirements = []string{"packaging==24.1"}
 		w.add = "tqdm==4.67.1"
 		w.requirementsEdited = []string{"packaging==24.2"}
-		w.imports = []string{"numpy", "pandas", "sklearn", "tqdm", "packaging"}
+		w.imports, w.addImport = []string{"numpy", "pandas", "sklearn", "packaging"}, "tqdm"
 		w.cacheNote = pypiCacheNote()
 		w.about = "numpy 2.1.3, pandas 2.2.3 and scikit-learn 1.5.2 with their dependencies (scipy, …; about 80 MB of " +
 			"wheels) from pypi.org through this network's TLS-intercepting proxy; add-package adds tqdm, " +
@@ -170,7 +171,7 @@ func (w *workload) serve(b *bench, main, extra []wheelSpec, bytesPerSecond int64
 	w.add = add.name + "==" + add.version
 	w.initial.requirements = []string{req.name + "==" + req.version}
 	w.requirementsEdited = []string{edited.name + "==" + edited.version}
-	w.imports = append(w.imports, pyindex.ImportName(add.name), pyindex.ImportName(req.name))
+	w.imports, w.addImport = append(w.imports, pyindex.ImportName(req.name)), pyindex.ImportName(add.name)
 
 	if err := pyindex.AddToolWheels(dir); err != nil {
 		return err

@@ -95,8 +95,21 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 	if first.Skipped || first.Image != image {
 		t.Fatalf("first build: %+v", first)
 	}
-	if first.PythonInstaller != "uv" {
-		t.Errorf("packages were installed with %q, want uv (fetched from the index)", first.PythonInstaller)
+	if first.PythonInstaller != "uv" || first.UVFrom != "host" || len(first.Notes) > 0 {
+		t.Errorf("packages were installed with %q from %q (notes %q), want uv fetched by envd from the index", first.PythonInstaller, first.UVFrom, first.Notes)
+	}
+	ranPip := false
+	for _, step := range first.Ran {
+		if strings.Contains(step, "fetch uv") {
+			t.Errorf("ran %q, want uv from the host", step)
+		}
+		ranPip = ranPip || step == "python runtime: pip for /opt/envd/venv"
+	}
+	if !ranPip {
+		t.Errorf("no step installed pip beside the packages: %q", first.Ran)
+	}
+	if out := runInImage(t, image, "pip", "--version"); !strings.Contains(out, "/opt/envd/venv") {
+		t.Errorf("pip in the image's venv: %q", out)
 	}
 	if first.Phases["build"] <= 0 || first.Phases["load"] <= 0 {
 		t.Errorf("phases = %v, want the build and the load into Docker timed", first.Phases)
@@ -120,7 +133,7 @@ func TestBuildRebuildAndAddPackage(t *testing.T) {
 	}
 	forced := build(t, dir, "--force")
 	if forced.Skipped || forced.Steps == 0 || forced.Cached != forced.Steps {
-		t.Errorf("forced unchanged rebuild: %d of %d steps cached, want all", forced.Cached, forced.Steps)
+		t.Errorf("forced unchanged rebuild: %d of %d steps cached, want all; ran %q", forced.Cached, forced.Steps, forced.Ran)
 	}
 	if n := srv.TotalDownloads(); n != 0 {
 		t.Errorf("unchanged rebuilds downloaded %d files, want 0", n)
@@ -157,10 +170,50 @@ func installSteps(m buildMeta) []string {
 	return installs
 }
 
+// TestUVFetchedInTheBuild: when envd cannot get uv's static build onto
+// the host (the index has only uv's glibc wheels), pip in a build step
+// fetches the one for the image, and says why.
+func TestUVFetchedInTheBuild(t *testing.T) {
+	requireE2E(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no uv kept by earlier builds
+	wheels := t.TempDir()
+	addWheel(t, wheels, wheel{name: "alpha", version: "1.0"})
+	if err := pyindex.AddToolWheels(wheels); err != nil {
+		t.Fatal(err)
+	}
+	static, _ := filepath.Glob(filepath.Join(wheels, "uv-*musllinux*.whl"))
+	for _, f := range static {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := pyindex.New(wheels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := project(t, "e2e-uv-in-build", map[string]string{
+		"build.envd": buildFile(srv.URL(), nil, []string{"alpha"}),
+	})
+	image := "e2e-uv-in-build:dev"
+	removeImage(t, image)
+	m := build(t, dir)
+	if m.PythonInstaller != "uv" || m.UVFrom != "build" {
+		t.Errorf("installer %q from %q, want uv fetched by a build step", m.PythonInstaller, m.UVFrom)
+	}
+	if len(m.Notes) != 1 || !strings.Contains(m.Notes[0], "no static wheel of uv") {
+		t.Errorf("notes = %q, want one saying the index has no static uv", m.Notes)
+	}
+	if out := runInImage(t, image, "sh", "-c", "python -c 'import alpha' && pip --version"); !strings.Contains(out, "/opt/envd/venv") {
+		t.Errorf("alpha and pip in the image: %q", out)
+	}
+}
+
 // TestPipWhenTheIndexHasNoUV: an index without uv still gets the packages
 // installed, each in its own layer, by pip.
 func TestPipWhenTheIndexHasNoUV(t *testing.T) {
 	requireE2E(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no uv kept by earlier builds
 	srv := startIndex(t, false, wheel{name: "alpha", version: "1.0", requires: []string{"beta"}}, wheel{name: "beta", version: "2.0"})
 	dir := project(t, "e2e-pip-fallback", map[string]string{
 		"build.envd": buildFile(srv.URL(), nil, []string{"alpha"}),

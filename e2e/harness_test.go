@@ -164,6 +164,8 @@ type buildMeta struct {
 	Skipped bool     `json:"skipped"`
 
 	PythonInstaller string             `json:"python_installer"`
+	UVFrom          string             `json:"uv_from"`
+	Notes           []string           `json:"notes"`
 	Phases          map[string]float64 `json:"phases"`
 }
 

@@ -220,23 +220,27 @@ else
 fi
 
 # --- Tool wheels ----------------------------------------------------------------------------------------
-# envd resolves and installs Python packages with uv, fetched from the environment's package index; the tests'
-# local indexes serve this copy (the version envd pins). The benchmark's Dockerfiles upgrade pip from the index.
+# envd resolves and installs Python packages with uv, fetched from the environment's package index (by envd on
+# the host: the static musllinux wheel; else by pip in a build step: the wheel for the image); the tests' local
+# indexes serve these copies (the version envd pins). The benchmark's Dockerfiles upgrade pip from the index.
 UV_VERSION=$(sed -n 's/^const UVVersion = "\(.*\)"$/\1/p' "$REPO/internal/compile/installer.go")
 [ -n "$UV_VERSION" ] || die "cannot read UVVersion from internal/compile/installer.go"
 PIP_VERSION=26.3
 WHEELS=$CACHE/wheels
 mkdir -p "$WHEELS"
-for want in "uv==$UV_VERSION" "pip==$PIP_VERSION"; do
-	name=${want%%==*} version=${want#*==}
-	if compgen -G "$WHEELS/$name-$version-*.whl" >/dev/null; then
-		log "wheels: $name $version present in $WHEELS"
+# requirement, platform asked for, what the file name then holds
+for want in "uv==$UV_VERSION manylinux_2_17_x86_64 manylinux" "uv==$UV_VERSION musllinux_1_1_x86_64 musllinux" \
+	"pip==$PIP_VERSION manylinux_2_17_x86_64 any"; do
+	read -r req platform tag <<<"$want"
+	name=${req%%==*} version=${req#*==}
+	if compgen -G "$WHEELS/$name-$version-*$tag*.whl" >/dev/null; then
+		log "wheels: $name $version ($platform) present in $WHEELS"
 		continue
 	fi
-	log "wheels: downloading $name $version into $WHEELS"
-	rm -f "$WHEELS/$name"-*.whl
-	python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
-		--python-version 3.11 -d "$WHEELS" "$want" || die "could not download the $name $version wheel"
+	log "wheels: downloading $name $version ($platform) into $WHEELS"
+	find "$WHEELS" -name "$name-*.whl" ! -name "$name-$version-*" -delete # older versions
+	python3 -m pip download -q --no-deps --only-binary=:all: --platform "$platform" \
+		--python-version 3.11 -d "$WHEELS" "$req" || die "could not download the $name $version wheel"
 done
 
 # --- Binaries --------------------------------------------------------------------------------------------

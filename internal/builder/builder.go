@@ -36,9 +36,12 @@ type Request struct {
 	BaseImage  string
 	Compile    CompileFunc
 	ContextDir string // the build directory, served to the solve as compile.LocalContext
-	AgentDir   string // holds the envd-agent binary, for dev images (compile.LocalAgent)
-	Export     Export
-	Load       LoadFunc // required for ExportDocker
+	// Locals are more directories the solve may read, by name: the agent
+	// binary for dev images (compile.LocalAgent), the host's uv
+	// (compile.LocalUV).
+	Locals map[string]string
+	Export Export
+	Load   LoadFunc // required for ExportDocker
 	// Status receives BuildKit's progress; Build closes it.
 	Status chan *client.SolveStatus
 	// Secrets are offered to build steps by id (never stored in the image).
@@ -64,12 +67,12 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 		return nil, err
 	}
 	mounts := map[string]fsutil.FS{compile.LocalContext: ctxFS}
-	if req.AgentDir != "" {
-		agentFS, err := fsutil.NewFS(req.AgentDir)
+	for name, dir := range req.Locals {
+		fs, err := fsutil.NewFS(dir)
 		if err != nil {
-			return nil, fmt.Errorf("agent directory %s: %w", req.AgentDir, err)
+			return nil, fmt.Errorf("%s directory %s: %w", name, dir, err)
 		}
-		mounts[compile.LocalAgent] = agentFS
+		mounts[name] = fs
 	}
 	opt := client.SolveOpt{
 		Exports:     []client.ExportEntry{export},

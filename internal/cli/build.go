@@ -232,6 +232,11 @@ type buildResult struct {
 	Skipped bool     `json:"skipped"`
 	// PythonInstaller is uv, or pip when the package index has no uv.
 	PythonInstaller string `json:"python_installer,omitempty"`
+	// UVFrom says where uv came from: "host" (fetched by envd, kept in its
+	// cache) or "build" (fetched by pip in a build step).
+	UVFrom string `json:"uv_from,omitempty"`
+	// Notes are said after the build: what did not go the fast way, and why.
+	Notes []string `json:"notes,omitempty"`
 	// Phases are the seconds spent connecting to the builder, building
 	// (resolve, solve, export) and loading into Docker.
 	Phases map[string]float64 `json:"phases,omitempty"`
@@ -295,6 +300,20 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		}
 	}
 
+	var caPEM []byte
+	if secrets != nil {
+		caPEM = secrets[compile.CABundleSecret]
+	}
+	uv := startHostUV(ctx, p.env, caPEM)
+	locals := map[string]string{}
+	if p.agentDir != "" {
+		locals[compile.LocalAgent] = p.agentDir
+	}
+	if uv != nil {
+		// Read by the solve only once compile has seen uv there.
+		locals[compile.LocalUV] = uv.cache
+	}
+
 	phase := time.Now()
 	bk, local, err := connectBuilder(ctx, s, o.mirror)
 	if err != nil {
@@ -326,19 +345,29 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	req := builder.Request{
 		BaseImage:  p.env.Base.Image,
 		ContextDir: p.dir,
-		AgentDir:   p.agentDir,
+		Locals:     locals,
 		Export:     export,
 		Status:     status,
 		Secrets:    secrets,
 		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error) {
+			hostUV := ""
+			if uv != nil {
+				var err error
+				if hostUV, err = uv.wait(ctx); err != nil {
+					res.Notes = append(res.Notes, fmt.Sprintf("uv %s could not be fetched onto this machine, so a build step fetched it: %v", compile.UVVersion, err))
+				}
+			}
 			r, err := compile.Build(ctx, p.env, compile.Options{
 				Project: p.project, EnvdVersion: Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
-				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(),
+				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(), HostUV: hostUV,
 			}, read)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))
 				layers.next = r.LayerOrder
 				res.PythonInstaller = r.Installer
+				if r.Installer == compile.InstallerUV {
+					res.UVFrom = map[bool]string{true: "host", false: "build"}[hostUV != ""]
+				}
 			}
 			return r, err
 		},
@@ -402,14 +431,17 @@ func findAgent() (string, error) {
 	return "", fmt.Errorf("envd-agent not found: dev environments (base(os=...) or dev=True) need it beside envd; run `make build`, or set ENVD_AGENT=/path/to/envd-agent")
 }
 
-// stepDigests lists the ops that count as steps: all but the base image,
-// which is resolved rather than run.
+// stepDigests lists the ops that count as steps: all but the sources. The
+// base image is resolved rather than run, and BuildKit syncs a local
+// directory (the build directory, the agent, uv) on every solve, sending
+// only what changed, and never calls that cached.
 func stepDigests(def [][]byte) []digest.Digest {
 	var ops []digest.Digest
 	for _, dt := range def {
 		var op pb.Op
 		if err := op.UnmarshalVT(dt); err == nil {
-			if src := op.GetSource(); src != nil && strings.HasPrefix(src.Identifier, "docker-image://") {
+			if src := op.GetSource(); src != nil &&
+				(strings.HasPrefix(src.Identifier, "docker-image://") || strings.HasPrefix(src.Identifier, "local://")) {
 				continue
 			}
 		}
@@ -465,6 +497,9 @@ func reportBuild(s streams, o *buildOptions, r *buildResult) error {
 		if err := os.WriteFile(o.metadataFile, append(data, '\n'), 0o644); err != nil {
 			return err
 		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(s.err, "note: %s\n", n)
 	}
 	if r.Skipped {
 		fmt.Fprintf(s.out, "%s is up to date (nothing changed since it was built), %.2fs\n", r.Image, r.Seconds)

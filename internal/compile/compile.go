@@ -75,6 +75,11 @@ type Options struct {
 	VSCodeMarketplace string
 	// MaxPackageLayers overrides DefaultMaxPackageLayers.
 	MaxPackageLayers int
+	// HostUV, when set, is the directory below the session's LocalUV that
+	// holds uv's static binary at bin/uv: the steps use it rather than
+	// fetching uv with pip, and the venv is created without pip, which goes
+	// into a layer of its own beside the packages.
+	HostUV string
 	// CABundle mounts the session secret CABundleSecret into every step
 	// that downloads, for networks that intercept TLS with their own CA.
 	// It is never written into the image.
@@ -149,6 +154,9 @@ func (c *compiler) graph() llb.State {
 		branches = append(branches, layer{key: "system:" + strings.Join(pkgs, " "), st: c.apt(root, pkgs, "system packages", pos)})
 	}
 	if c.env.Python != nil {
+		if c.venvWithoutPip() {
+			branches = append(branches, c.pipLayer(root))
+		}
 		branches = append(branches, c.pythonPackages(root)...)
 	}
 	if c.env.Base.Dev {
@@ -273,7 +281,12 @@ func (c *compiler) prepare(base llb.State) llb.State {
 
 // apt installs packages with the archives and lists kept in cache mounts.
 func (c *compiler) apt(st llb.State, pkgs []string, what string, pos ir.Pos) llb.State {
-	script := "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + shellJoin(pkgs)
+	install := "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + shellJoin(pkgs)
+	// The lists are a cache mount: when another step of this build (or one
+	// minutes ago) updated them, install straight away, and update only if
+	// that fails (a package newer than the lists).
+	script := fmt.Sprintf("if [ -n \"$(find %[1]s -mmin -%[2]d 2>/dev/null)\" ] && %[3]s; then :; else apt-get update -q && touch %[1]s && %[3]s; fi",
+		aptUpdatedMarker, aptListsFreshMinutes, install)
 	return st.Run(
 		llb.Args([]string{"/bin/sh", "-c", script}),
 		llb.AddMount("/var/cache/apt", llb.Scratch(), llb.AsPersistentCacheDir(AptArchivesID, llb.CacheMountLocked)),
@@ -281,6 +294,13 @@ func (c *compiler) apt(st llb.State, pkgs []string, what string, pos ir.Pos) llb
 		named(fmt.Sprintf("%s: apt-get install %s%s", what, strings.Join(pkgs, " "), at(pos))),
 	).Root()
 }
+
+// aptUpdatedMarker is touched, in the lists' cache mount, after each
+// apt-get update; lists younger than aptListsFreshMinutes are used as they are.
+const (
+	aptUpdatedMarker     = "/var/lib/apt/envd-updated"
+	aptListsFreshMinutes = 10
+)
 
 // aptListsID keys the package lists by base image: lists of one distribution
 // are useless to another, while .deb archives are safe to share.

@@ -2,8 +2,11 @@ package compile
 
 import (
 	"fmt"
+	"path"
 
 	"github.com/moby/buildkit/client/llb"
+
+	"envd.dev/envd/internal/ir"
 )
 
 // Installers of Python packages, as Options.Installer names them.
@@ -16,6 +19,10 @@ const (
 // comes from the environment's package index, like the packages.
 const UVVersion = "0.13.9"
 
+// LocalUV names the session directory holding uv when Options.HostUV is
+// set; the binary is HostUV/bin/uv in it.
+const LocalUV = "envd-uv"
+
 const (
 	uvToolMount   = "/opt/envd/uv-tool"
 	uvBinary      = uvToolMount + "/bin/uv"
@@ -23,9 +30,15 @@ const (
 )
 
 // uvTool mounts uv, read-only, into a step without making it part of the
-// image. It is fetched from the package index once (a cached step); when
-// the index has no uv the mount is empty and the steps fall back to pip.
+// image: the host's copy when the session offers one, else one fetched
+// from the package index by the venv's pip (a cached step); when the index
+// has no uv the mount is empty and the steps fall back to pip.
 func (c *compiler) uvTool(runtime llb.State) llb.RunOption {
+	if dir := c.opts.HostUV; dir != "" {
+		src := llb.Local(LocalUV, llb.FollowPaths([]string{path.Join(dir, "bin/uv")}), llb.SharedKeyHint(LocalUV),
+			llb.WithCustomName("python packages: uv "+UVVersion+" from the host"))
+		return llb.AddMount(uvToolMount, src, llb.SourcePath(dir), llb.Readonly)
+	}
 	out := "/envd-uv"
 	fetch := shellJoin(c.pipCommand("--quiet", "--no-deps", "--only-binary=:all:", "--target", out, "uv=="+UVVersion))
 	script := fmt.Sprintf("%s || echo 'envd: uv %s is not on the package index; Python packages are resolved and installed with pip'", fetch, UVVersion)
@@ -34,6 +47,14 @@ func (c *compiler) uvTool(runtime llb.State) llb.RunOption {
 		named("python packages: fetch uv "+UVVersion),
 	)...).AddMount(out, llb.Scratch())
 	return llb.AddMount(uvToolMount, tool, llb.Readonly)
+}
+
+// UsesUV says a build of env resolves and installs Python packages, which
+// it does with uv when it can get it.
+func UsesUV(env *ir.Environment) bool {
+	c := &compiler{env: env}
+	_, ok := c.pipSet()
+	return ok && env.Python != nil
 }
 
 func (c *compiler) uvCache() llb.RunOption {
