@@ -51,11 +51,12 @@ func Start(dir string) (*Registry, error) {
 // Host is the registry's host:port, for image references.
 func (r *Registry) Host() string { return r.ln.Addr().String() }
 
-// Close stops serving; the blobs stay.
+// Close stops serving at once; the blobs stay. It is called once Docker
+// has the image (or the build failed), so no transfer is cut short; a
+// graceful Shutdown would wait up to 5 s for a connection a client opened
+// ahead of need and never used.
 func (r *Registry) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return r.srv.Shutdown(ctx)
+	return r.srv.Close()
 }
 
 // blobs stores blobs as files named by digest. Unlike the library's disk
