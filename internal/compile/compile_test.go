@@ -386,3 +386,17 @@ func TestCABundleIsMountedNotBaked(t *testing.T) {
 		t.Error("PIP_CERT set without a CA bundle")
 	}
 }
+
+func TestAptUpdatesOnlyStaleLists(t *testing.T) {
+	g, _ := compileGraph(t, pythonEnv(), Options{})
+	script := strings.Join(g.exec(t, "install -y -q --no-install-recommends curl git").Meta.Args, " ")
+	// install from lists updated minutes ago, else (or when that fails) update first and mark the lists
+	for _, want := range []string{
+		"find " + aptUpdatedMarker + " -mmin -10",
+		"&& DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends curl git; then :; else apt-get update -q && touch " + aptUpdatedMarker + " && DEBIAN",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("apt step lacks %q:\n%s", want, script)
+		}
+	}
+}

@@ -341,3 +341,47 @@ func TestNewLayersGoOnTop(t *testing.T) {
 		t.Errorf("layer order after adding aaa:\n got %q\nwant %q", second.LayerOrder, want)
 	}
 }
+
+func TestUVFromTheHost(t *testing.T) {
+	lock := []Distribution{{Name: "six", Version: "1", URL: "http://127.0.0.1:9/files/six-1-py3-none-any.whl", SHA256: "abc"}}
+	for _, hostUV := range []string{"", "0.13.9-linux-amd64"} {
+		g, _ := compileGraph(t, pythonEnv(), Options{Lock: lock, Installer: InstallerUV, HostUV: hostUV})
+		var venv, ensurepip, fetch int
+		for _, op := range g.list {
+			e := op.GetExec()
+			if e == nil {
+				continue
+			}
+			args := strings.Join(e.Meta.Args, " ")
+			if strings.Contains(args, "python3 -m venv "+VenvDir+" --without-pip") {
+				venv++
+			}
+			if strings.Contains(args, "-m ensurepip --default-pip") {
+				ensurepip++
+			}
+			if strings.Contains(args, "uv=="+UVVersion) {
+				fetch++
+			}
+			if !strings.Contains(args, "pip install --python") {
+				continue
+			}
+			for _, m := range e.Mounts {
+				if m.Dest != uvToolMount {
+					continue
+				}
+				src := g.ops[digest.Digest(op.Inputs[m.Input].Digest)].GetSource()
+				fromHost := src != nil && src.Identifier == "local://"+LocalUV
+				if fromHost != (hostUV != "") || (hostUV != "" && m.Selector != hostUV) || !m.Readonly {
+					t.Errorf("HostUV %q: uv mounted from %v (selector %q, read-only %v)", hostUV, src, m.Selector, m.Readonly)
+				}
+			}
+		}
+		want := 0
+		if hostUV != "" {
+			want = 1
+		}
+		if venv != want || ensurepip != want || fetch != 1-want {
+			t.Errorf("HostUV %q: %d bare venvs, %d ensurepip steps, %d fetches of uv; want %d, %d, %d", hostUV, venv, ensurepip, fetch, want, want, 1-want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/net/html"
 )
@@ -42,6 +43,7 @@ func Ensure(ctx context.Context, client *http.Client, cacheDir, version, arch st
 	if fi, err := os.Stat(filepath.Join(dir, BinaryPath)); err == nil && fi.Mode().IsRegular() {
 		return dir, nil
 	}
+	removeStale(cacheDir)
 	var errs []error
 	for _, index := range indexes {
 		file, err := findWheel(ctx, client, index, version, machine)
@@ -55,6 +57,20 @@ func Ensure(ctx context.Context, client *http.Client, cacheDir, version, arch st
 	}
 	return "", errors.Join(errs...)
 }
+
+// removeStale deletes what fetches cut short (envd killed mid-download)
+// left behind; a fetch under way is younger than an hour.
+func removeStale(cacheDir string) {
+	tmps, _ := filepath.Glob(filepath.Join(cacheDir, tmpPattern))
+	for _, t := range tmps {
+		if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.RemoveAll(t)
+		}
+	}
+}
+
+// tmpPattern names the directories fetches write into before their rename.
+const tmpPattern = ".uv-*"
 
 // Subdir is the directory below the cache directory that Ensure returns.
 func Subdir(version, arch string) string { return version + "-linux-" + arch }
@@ -146,7 +162,7 @@ func install(ctx context.Context, client *http.Client, f wheelFile, version, dir
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".uv-")
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), tmpPattern)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestIsStaticWheel(t *testing.T) {
@@ -148,5 +149,26 @@ func TestEnsureFailsCleanly(t *testing.T) {
 				t.Errorf("left behind: %v", left)
 			}
 		})
+	}
+}
+
+func TestEnsureRemovesWhatAKilledFetchLeft(t *testing.T) {
+	cache := t.TempDir()
+	stale, fresh := filepath.Join(cache, ".uv-1"), filepath.Join(cache, ".uv-2")
+	for _, d := range []string{stale, fresh} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(stale, old, old)
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	Ensure(context.Background(), srv.Client(), cache, "0.13.9", "amd64", []string{srv.URL})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a fetch's leftovers from two hours ago are still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fetch that may be under way lost its directory: %v", err)
 	}
 }
