@@ -202,6 +202,10 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 	if err := t.reset(ctx); err != nil {
 		return nil, fmt.Errorf("clearing caches: %w", err)
 	}
+	// Deleting gigabytes leaves the disk busy writing back for seconds; the cold build should not pay for that.
+	if out, err := output(ctx, nil, "sync"); err != nil {
+		return nil, fmt.Errorf("sync: %v: %s", err, out)
+	}
 	s := w.initial
 	seen := map[string]bool{}   // wheels downloaded since the cold start
 	chains := map[string]bool{} // layer chains Docker holds from this sequence's earlier builds

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"path"
 	"slices"
@@ -77,7 +78,9 @@ func (c *compiler) distroPython() bool {
 // pipLayer puts the distribution's pip into the bare venv, for the user.
 func (c *compiler) pipLayer(runtime llb.State) layer {
 	script := VenvDir + "/bin/python -m ensurepip --default-pip" + c.ownVenv()
-	return layer{key: "python:pip (ensurepip)", st: runtime.Run(
+	// It changes only with the runtime, so it goes lowest: a package that
+	// changes later then does not make Docker take pip's layer again.
+	return layer{key: "python:pip (ensurepip)", size: math.MaxInt64, st: runtime.Run(
 		llb.Args([]string{"/bin/sh", "-c", script}),
 		named("python runtime: pip for "+VenvDir),
 	).Root()}

@@ -302,7 +302,7 @@ func TestLargestLayersGoFirst(t *testing.T) {
 		{Name: "big", Version: "1", URL: "http://127.0.0.1:9/files/big.whl", Size: 1000},
 		{Name: "mid", Version: "1", URL: "http://127.0.0.1:9/files/mid.whl", Size: 100},
 	}
-	res, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: lock, Installer: InstallerUV})
+	res, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: lock, Installer: InstallerUV, HostUV: "uv"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,6 +314,10 @@ func TestLargestLayersGoFirst(t *testing.T) {
 	}
 	if want := "big.whl mid.whl aaa.whl"; strings.Join(order, " ") != want {
 		t.Errorf("package layers bottom to top: %q, want %q", order, want)
+	}
+	// pip's layer changes only with the runtime: lowest of all
+	if res.LayerOrder[0] != "python:pip (ensurepip)" {
+		t.Errorf("bottom layer is %q, want pip's", res.LayerOrder[0])
 	}
 }
 
