@@ -43,8 +43,9 @@ func Plan(ctx context.Context, env *ir.Environment, o Options) (string, error) {
 	p.visit(last, "")
 	p.cacheSummary()
 	if c := (&compiler{env: env, opts: o}); c.installer() != "" && o.Lock == nil {
-		p.out.WriteString("\nPython packages show as one step: the build first resolves them together (with uv, fetched from\n" +
-			"the package index; pip when the index has none), then installs each distribution in a layer of its own.\n")
+		p.out.WriteString("\nPython packages show as one step: the build first resolves them together (with uv, which envd\n" +
+			"fetches from the package index once; pip when the index has none), then installs each distribution in a\n" +
+			"layer of its own, and pip goes into the venv beside them.\n")
 	}
 	return p.out.String(), nil
 }
