@@ -466,8 +466,9 @@ func (b *bench) reportMethod(md *strings.Builder) {
 		"small file, made by the benchmark and pushed to the mirror), so every step above the base runs again while " +
 		"the pip caches stay.\n\n")
 	md.WriteString("Cold start: every image the benchmark made, with any tool, and the base images are removed from Docker " +
-		"(`docker rmi -f`), so no tool finds an earlier build's layers there; then, per tool, the following, and `sync` " +
-		"(the deletions' writeback would otherwise slow the cold build; not timed). Docker may still hold the base " +
+		"(`docker rmi -f`), so no tool finds an earlier build's layers there; then, per tool, the following. Before every build, " +
+		"`sync` (not timed): a build does not pay for the writeback of the one before it (unmounting a step's overlay " +
+		"flushes the whole disk, up to ~1 s here after a 600 MB build). Docker may still hold the base " +
 		"image's layer through other images on the machine (`docker rmi` removes a layer only when no image uses it): " +
 		"then docker build's `FROM` takes no time, while envd's builder, its state deleted, pulls and unpacks the base " +
 		"(1–2 s here on a settled disk):\n\n")

@@ -47,7 +47,7 @@ func startHostUV(ctx context.Context, env *ir.Environment, caPEM []byte) *hostUV
 	}
 	trust := env.PipIndex != nil && env.PipIndex.Trust
 	h := &hostUV{
-		cache:  filepath.Join(xdg.CacheDir(), "envd", "uv"),
+		cache:  filepath.Join(xdg.CacheDir(), "uv"),
 		subdir: uvbinary.Subdir(compile.UVVersion, "amd64"),
 		done:   make(chan struct{}),
 	}

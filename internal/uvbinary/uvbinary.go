@@ -174,6 +174,10 @@ func install(ctx context.Context, client *http.Client, f wheelFile, version, dir
 	if err := extract(wheel, "uv-"+version+".data/scripts/uv", filepath.Join(tmp, "out", BinaryPath)); err != nil {
 		return err
 	}
+	// A directory without the binary (emptied by hand, say) is in the way.
+	if _, err := os.Stat(filepath.Join(dir, BinaryPath)); err != nil {
+		os.RemoveAll(dir)
+	}
 	if err := os.Rename(filepath.Join(tmp, "out"), dir); err != nil {
 		if _, serr := os.Stat(filepath.Join(dir, BinaryPath)); serr == nil {
 			return nil // another build got there first

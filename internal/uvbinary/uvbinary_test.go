@@ -93,6 +93,10 @@ func TestEnsureFetchesOnceAndChecksTheHash(t *testing.T) {
 	defer srv.Close()
 	cache := t.TempDir()
 	ctx := context.Background()
+	// an empty directory where uv goes (docker run -v makes one) is no obstacle
+	if err := os.MkdirAll(filepath.Join(cache, Subdir("0.13.9", "amd64")), 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	for range 2 {
 		dir, err := Ensure(ctx, srv.Client(), cache, "0.13.9", "amd64", []string{srv.URL + "/missing/", srv.URL + "/simple"})
