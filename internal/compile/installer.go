@@ -51,11 +51,7 @@ func (c *compiler) uvTool(runtime llb.State) llb.RunOption {
 
 // UsesUV says a build of env resolves and installs Python packages, which
 // it does with uv when it can get it.
-func UsesUV(env *ir.Environment) bool {
-	c := &compiler{env: env}
-	_, ok := c.pipSet()
-	return ok && env.Python != nil
-}
+func UsesUV(env *ir.Environment) bool { return (&compiler{env: env}).installer() != "" }
 
 func (c *compiler) uvCache() llb.RunOption {
 	return llb.AddMount(uvCacheTarget, llb.Scratch(), llb.AsPersistentCacheDir(uvCacheID, llb.CacheMountShared))
