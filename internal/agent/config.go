@@ -94,6 +94,10 @@ type Service struct {
 	Name string `json:"name"`
 	// Command is the argv, looked up like Command.Command.
 	Command []string `json:"command"`
+	// Env is added to the service's environment only. Secrets go here, not
+	// in Command: every user of the host can read a process's argv, only its
+	// owner its environment.
+	Env map[string]string `json:"env,omitempty"`
 	// Restart says when the service is restarted after it exits.
 	// Default: RestartAlways.
 	Restart RestartPolicy `json:"restart,omitempty"`
@@ -226,6 +230,11 @@ func (c *Config) Validate() error {
 	}
 	for i, svc := range c.Services {
 		checkName("services", i, svc.Name, svc.Command)
+		for k := range svc.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				bad("services[%d] (%s): env: invalid variable name %q", i, svc.Name, k)
+			}
+		}
 		switch svc.Restart {
 		case "", RestartAlways, RestartOnFailure, RestartNever:
 		default:

@@ -15,7 +15,7 @@ const exampleConfig = `{
   "env": {"KEY": "VALUE"},
   "init":    [{"name": "init-1", "command": ["sh", "-c", "echo hi"]}],
   "services": [{"name": "streamlit", "command": ["streamlit", "run", "app.py"], "restart": "always"},
-               {"name": "jupyter", "command": ["jupyter", "lab", "--ip=0.0.0.0", "--port=8888", "--IdentityProvider.token=..."]}],
+               {"name": "jupyter", "command": ["jupyter", "lab", "--ip=0.0.0.0", "--port=8888"], "env": {"JUPYTER_TOKEN": "..."}}],
   "field_from_a_newer_envd": true
 }`
 
@@ -31,7 +31,7 @@ func TestLoadConfig(t *testing.T) {
 	if cfg.SSH.Shell != "/bin/bash" || cfg.Workdir != "/home/envd/myproject" || cfg.Env["KEY"] != "VALUE" {
 		t.Errorf("config = %+v", cfg)
 	}
-	if len(cfg.Services) != 2 || cfg.Services[1].Restart != RestartAlways {
+	if len(cfg.Services) != 2 || cfg.Services[1].Restart != RestartAlways || cfg.Services[1].Env["JUPYTER_TOKEN"] != "..." {
 		t.Errorf("services = %+v, want jupyter to default to restart always", cfg.Services)
 	}
 	if got := cfg.StatusPath(); got != "/home/envd/.local/state/envd/logs/status.json" {
@@ -80,6 +80,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"relative shell", `{"ssh": {"host_key": "/k", "authorized_keys": "/a", "shell": "bash"}}`,
 			[]string{`ssh.shell "bash" must be an absolute path`}},
 		{"bad env name", `{` + valid + `, "env": {"A=B": "x"}}`, []string{`env: invalid variable name "A=B"`}},
+		{"bad service env name", `{` + valid + `, "services": [{"name": "s", "command": ["true"], "env": {"": "x"}}]}`,
+			[]string{`services[0] (s): env: invalid variable name ""`}},
 		{"empty command", `{` + valid + `, "init": [{"name": "i", "command": []}]}`,
 			[]string{"init[0] (i): command is empty"}},
 		{"name used twice", `{` + valid + `, "init": [{"name": "x", "command": ["true"]}], "services": [{"name": "x", "command": ["true"]}]}`,

@@ -69,6 +69,9 @@ func newTestServer(t *testing.T, edit ...func(*Config)) *testServer {
 		Workdir: work,
 		LogDir:  filepath.Join(dir, "logs"),
 		Env:     map[string]string{"ENVD_CONFIG_VAR": "from-config"},
+		// As envd configures it: sshd accepts this name only. The IDs are
+		// the test's own, so nothing switches user.
+		User: &User{Name: "envd", UID: os.Getuid(), GID: os.Getgid(), Home: dir},
 	}
 	for _, e := range edit {
 		e(ts.cfg)

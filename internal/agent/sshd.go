@@ -46,6 +46,11 @@ func NewServer(cfg *Config, log *slog.Logger) (*Server, error) {
 		log.Warn("authorized keys not readable yet", "err", err)
 	}
 
+	signer, err = modernHostSigner(signer)
+	if err != nil {
+		return nil, fmt.Errorf("ssh host key %s: %w", cfg.SSH.HostKey, err)
+	}
+
 	s := &Server{
 		cfg:    cfg,
 		log:    log,
@@ -61,6 +66,7 @@ func NewServer(cfg *Config, log *slog.Logger) (*Server, error) {
 		Version:          "envd-agent",
 		PublicKeyHandler: s.authorize,
 		// No password or keyboard-interactive handler: only keys are offered.
+		ServerConfigCallback:          func(ssh.Context) *gossh.ServerConfig { return modernConfig() },
 		ConnCallback:                  s.trackConn,
 		LocalPortForwardingCallback:   s.allowLocalForward,
 		ReversePortForwardingCallback: s.allowReverseForward,
@@ -162,9 +168,14 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// authorize accepts a key listed in the authorized_keys file, read afresh so
-// that keys can be rotated without restarting the container.
+// authorize accepts the environment's user with a key listed in the
+// authorized_keys file, read afresh so that keys can be rotated without
+// restarting the container.
 func (s *Server) authorize(ctx ssh.Context, key ssh.PublicKey) bool {
+	if want := s.cfg.LoginUser(); ctx.User() != want {
+		s.log.Info("ssh auth: user refused", "user", ctx.User(), "want", want, "remote", ctx.RemoteAddr().String())
+		return false
+	}
 	keys, err := readAuthorizedKeys(s.cfg.SSH.AuthorizedKeys)
 	if err != nil {
 		s.log.Warn("ssh auth: cannot read authorized keys", "err", err)
@@ -178,6 +189,17 @@ func (s *Server) authorize(ctx ssh.Context, key ssh.PublicKey) bool {
 	s.log.Info("ssh auth: key not authorized", "user", ctx.User(), "remote", ctx.RemoteAddr().String(),
 		"key", gossh.FingerprintSHA256(key))
 	return false
+}
+
+// LoginUser is the only user name sshd accepts: the configured account
+// when the agent starts as root and switches to it (root stays root), else
+// the account the agent runs as.
+func (c *Config) LoginUser() string {
+	if c.User != nil && (os.Getuid() == 0 || os.Getuid() == c.User.UID) {
+		return c.User.Name
+	}
+	name, _ := identity()
+	return name
 }
 
 func readAuthorizedKeys(path string) ([]gossh.PublicKey, error) {
@@ -195,4 +217,46 @@ func readAuthorizedKeys(path string) ([]gossh.PublicKey, error) {
 		data = rest
 	}
 	return keys, nil
+}
+
+// Algorithms the server offers: no SHA-1 anywhere (no
+// diffie-hellman-group*-sha1, no hmac-sha1, no ssh-rsa signatures) and no
+// CBC or RC4 ciphers. Every OpenSSH since 7.8 (2018) and VS Code's client
+// speak these.
+var (
+	modernKeyExchanges = []string{
+		gossh.KeyExchangeMLKEM768X25519, gossh.KeyExchangeCurve25519,
+		gossh.KeyExchangeECDHP256, gossh.KeyExchangeECDHP384, gossh.KeyExchangeECDHP521,
+	}
+	modernCiphers = []string{
+		gossh.CipherChaCha20Poly1305, gossh.CipherAES256GCM, gossh.CipherAES128GCM,
+		gossh.CipherAES256CTR, gossh.CipherAES192CTR, gossh.CipherAES128CTR,
+	}
+	modernMACs = []string{ // used with the CTR ciphers only; AEAD ciphers have none
+		gossh.HMACSHA256ETM, gossh.HMACSHA512ETM, gossh.HMACSHA256, gossh.HMACSHA512,
+	}
+	modernPublicKeyAlgos = []string{
+		gossh.KeyAlgoED25519, gossh.KeyAlgoSKED25519,
+		gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384, gossh.KeyAlgoECDSA521, gossh.KeyAlgoSKECDSA256,
+		gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256,
+	}
+)
+
+func modernConfig() *gossh.ServerConfig {
+	c := &gossh.ServerConfig{PublicKeyAuthAlgorithms: modernPublicKeyAlgos}
+	c.KeyExchanges, c.Ciphers, c.MACs = modernKeyExchanges, modernCiphers, modernMACs
+	return c
+}
+
+// modernHostSigner keeps an RSA host key from signing with SHA-1 (ssh-rsa);
+// other key types have one signature algorithm each.
+func modernHostSigner(s gossh.Signer) (gossh.Signer, error) {
+	if s.PublicKey().Type() != gossh.KeyAlgoRSA {
+		return s, nil
+	}
+	as, ok := s.(gossh.AlgorithmSigner)
+	if !ok {
+		return nil, fmt.Errorf("RSA host key cannot sign with SHA-2")
+	}
+	return gossh.NewSignerWithAlgorithms(as, []string{gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256})
 }

@@ -3,6 +3,9 @@
 package agent
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,5 +163,128 @@ func TestCloseEndsSessions(t *testing.T) {
 	}
 	if _, err := ts.dial(t); err == nil {
 		t.Error("closed server accepted a connection")
+	}
+}
+
+// sshd accepts the environment's user only, whatever key is offered.
+func TestOnlyTheEnvironmentsUser(t *testing.T) {
+	ts := newTestServer(t)
+	for _, tt := range []struct {
+		user string
+		ok   bool
+	}{{"envd", true}, {"root", false}, {"nobody", false}, {"", false}, {"Envd", false}} {
+		t.Run("user "+tt.user, func(t *testing.T) {
+			c, err := gossh.Dial("tcp", ts.addr, &gossh.ClientConfig{
+				User: tt.user, Auth: []gossh.AuthMethod{gossh.PublicKeys(ts.client)},
+				HostKeyCallback: gossh.FixedHostKey(ts.hostKey), Timeout: 5 * time.Second,
+			})
+			if c != nil {
+				_ = c.Close()
+			}
+			if (err == nil) != tt.ok {
+				t.Fatalf("login as %q: err = %v, want accepted: %v", tt.user, err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestLoginUser(t *testing.T) {
+	me, _ := identity()
+	for _, tt := range []struct {
+		name string
+		user *User
+		want string
+	}{
+		{"no user: whoever the agent runs as", nil, me},
+		{"the configured account", &User{Name: "envd", UID: os.Getuid(), Home: "/home/envd"}, "envd"},
+		{"root stays root", &User{Name: "root", UID: 0, Home: "/root"}, map[bool]string{true: "root", false: me}[os.Getuid() == 0]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (&Config{User: tt.user}).LoginUser(); got != tt.want {
+				t.Errorf("LoginUser() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// No SHA-1 and no weak cipher is offered, for the host key either; what
+// modern clients use still works.
+func TestModernAlgorithmsOnly(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPEM, err := gossh.MarshalPrivateKey(rsaKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaSigner, err := gossh.NewSignerFromKey(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t)
+	rsaHost := filepath.Join(t.TempDir(), "rsa_host_key")
+	writeFile(t, rsaHost, pem.EncodeToMemory(rsaPEM))
+	tsRSA := newTestServer(t, func(c *Config) { c.SSH.HostKey = rsaHost })
+	tsRSA.hostKey = rsaSigner.PublicKey()
+	writeFile(t, ts.authKeys, append(gossh.MarshalAuthorizedKey(ts.client.PublicKey()), gossh.MarshalAuthorizedKey(rsaSigner.PublicKey())...))
+	rsaSHA1, err := gossh.NewSignerWithAlgorithms(rsaSigner.(gossh.AlgorithmSigner), []string{gossh.KeyAlgoRSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaSHA2, err := gossh.NewSignerWithAlgorithms(rsaSigner.(gossh.AlgorithmSigner), []string{gossh.KeyAlgoRSASHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		server *testServer
+		edit   func(*gossh.ClientConfig)
+		ok     bool // else refused: no common algorithm, or (for keys) not authenticated
+	}{
+		{"defaults", ts, func(*gossh.ClientConfig) {}, true},
+		{"kex diffie-hellman-group14-sha1", ts, func(c *gossh.ClientConfig) { c.KeyExchanges = []string{gossh.InsecureKeyExchangeDH14SHA1} }, false},
+		{"kex diffie-hellman-group1-sha1", ts, func(c *gossh.ClientConfig) { c.KeyExchanges = []string{gossh.InsecureKeyExchangeDH1SHA1} }, false},
+		{"kex diffie-hellman-group14-sha256", ts, func(c *gossh.ClientConfig) { c.KeyExchanges = []string{gossh.KeyExchangeDH14SHA256} }, false},
+		{"kex curve25519-sha256", ts, func(c *gossh.ClientConfig) { c.KeyExchanges = []string{gossh.KeyExchangeCurve25519} }, true},
+		{"kex ecdh-sha2-nistp256", ts, func(c *gossh.ClientConfig) { c.KeyExchanges = []string{gossh.KeyExchangeECDHP256} }, true},
+		{"mac hmac-sha1", ts, func(c *gossh.ClientConfig) {
+			c.Ciphers, c.MACs = []string{gossh.CipherAES128CTR}, []string{gossh.HMACSHA1}
+		}, false},
+		{"mac hmac-sha1-96", ts, func(c *gossh.ClientConfig) {
+			c.Ciphers, c.MACs = []string{gossh.CipherAES128CTR}, []string{gossh.InsecureHMACSHA196}
+		}, false},
+		{"mac hmac-sha2-256-etm", ts, func(c *gossh.ClientConfig) {
+			c.Ciphers, c.MACs = []string{gossh.CipherAES128CTR}, []string{gossh.HMACSHA256ETM}
+		}, true},
+		{"cipher aes128-cbc", ts, func(c *gossh.ClientConfig) { c.Ciphers = []string{gossh.InsecureCipherAES128CBC} }, false},
+		{"cipher chacha20-poly1305", ts, func(c *gossh.ClientConfig) { c.Ciphers = []string{gossh.CipherChaCha20Poly1305} }, true},
+		{"user key signed with ssh-rsa (SHA-1)", ts, func(c *gossh.ClientConfig) { c.Auth = []gossh.AuthMethod{gossh.PublicKeys(rsaSHA1)} }, false},
+		{"user key signed with rsa-sha2-256", ts, func(c *gossh.ClientConfig) { c.Auth = []gossh.AuthMethod{gossh.PublicKeys(rsaSHA2)} }, true},
+		{"RSA host key as ssh-rsa (SHA-1)", tsRSA, func(c *gossh.ClientConfig) { c.HostKeyAlgorithms = []string{gossh.KeyAlgoRSA} }, false},
+		{"RSA host key as rsa-sha2-512", tsRSA, func(c *gossh.ClientConfig) { c.HostKeyAlgorithms = []string{gossh.KeyAlgoRSASHA512} }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &gossh.ClientConfig{
+				User: "envd", Auth: []gossh.AuthMethod{gossh.PublicKeys(tt.server.client)},
+				HostKeyCallback: gossh.FixedHostKey(tt.server.hostKey), Timeout: 5 * time.Second,
+			}
+			tt.edit(cfg)
+			c, err := gossh.Dial("tcp", tt.server.addr, cfg)
+			if err == nil {
+				_, _, code := run(t, c, "true")
+				_ = c.Close()
+				if code != 0 {
+					t.Fatalf("command exit %d", code)
+				}
+			}
+			if (err == nil) != tt.ok {
+				t.Fatalf("dial: err = %v, want accepted: %v", err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "no common algorithm") && !strings.Contains(err.Error(), "unable to authenticate") {
+				t.Fatalf("dial: err = %v, want no common algorithm or an authentication failure", err)
+			}
+		})
 	}
 }

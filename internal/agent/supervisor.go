@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -54,7 +56,7 @@ func NewSupervisor(cfg *Config, log *slog.Logger) *Supervisor {
 // Run runs the init commands in order, then supervises the services until
 // ctx is done; it returns once every process it started has been stopped.
 func (s *Supervisor) Run(ctx context.Context) error {
-	if err := os.MkdirAll(s.cfg.LogDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.cfg.LogDir, 0o700); err != nil {
 		return fmt.Errorf("supervisor: %w", err)
 	}
 	s.update(func(*Status) {})
@@ -77,7 +79,7 @@ func (s *Supervisor) runInit(ctx context.Context, i int) {
 	s.update(func(st *Status) { st.Init[i].State = StateRunning })
 	s.log.Info("init: running", "name", c.Name)
 
-	code, err := s.run(ctx, c.Name, c.Command, nil)
+	code, err := s.run(ctx, c.Name, c.Command, nil, nil)
 	if err == nil && code != 0 {
 		err = fmt.Errorf("exited with code %d", code)
 	}
@@ -104,7 +106,7 @@ func (s *Supervisor) supervise(ctx context.Context, i int) {
 	delay := s.minBackoff
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
-		code, err := s.run(ctx, svc.Name, svc.Command, func(pid int) {
+		code, err := s.run(ctx, svc.Name, svc.Command, svc.Env, func(pid int) {
 			s.update(func(st *Status) {
 				ss := &st.Services[i]
 				ss.State, ss.PID, ss.StartedAt, ss.LastError = StateRunning, pid, &started, ""
@@ -155,25 +157,29 @@ func (s *Supervisor) supervise(ctx context.Context, i int) {
 	}
 }
 
-// run starts argv in its own session with output appended to the
-// name's log file, calls started (if set) with its pid, and waits for it to
+// run starts argv, with extra added to its environment, in its own session
+// with output appended to the name's log file, calls started (if set) with its pid, and waits for it to
 // exit or ctx to end, when the session gets SIGTERM and, after stopTimeout,
 // SIGKILL. It returns the exit code, or -1 and an error if argv could not
 // be started.
-func (s *Supervisor) run(ctx context.Context, name string, argv []string, started func(pid int)) (int, error) {
+func (s *Supervisor) run(ctx context.Context, name string, argv []string, extra map[string]string, started func(pid int)) (int, error) {
+	env := s.env
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		env = setEnv(env, k, extra[k])
+	}
 	if fi, err := os.Stat(s.cfg.Workdir); err != nil || !fi.IsDir() {
 		return -1, fmt.Errorf("workdir %s does not exist", s.cfg.Workdir)
 	}
-	path, err := lookPath(argv[0], s.env)
+	path, err := lookPath(argv[0], env)
 	if err != nil {
 		return -1, err
 	}
-	out, err := os.OpenFile(s.cfg.LogPath(name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	out, err := os.OpenFile(s.cfg.LogPath(name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return -1, err
 	}
 	cmd := &exec.Cmd{
-		Path: path, Args: argv, Env: s.env, Dir: s.cfg.Workdir,
+		Path: path, Args: argv, Env: env, Dir: s.cfg.Workdir,
 		Stdout: out, Stderr: out, SysProcAttr: newSessionAttr(),
 	}
 	err = cmd.Start()
@@ -219,7 +225,7 @@ func (s *Supervisor) update(change func(*Status)) {
 // logLine appends one of the agent's own lines to a service's log, so that
 // `envd logs` shows why a service is not running.
 func (s *Supervisor) logLine(name, format string, args ...any) {
-	f, err := os.OpenFile(s.cfg.LogPath(name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(s.cfg.LogPath(name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return
 	}

@@ -215,3 +215,45 @@ func TestServiceSeesConfigEnvAndPath(t *testing.T) {
 	}
 	t.Fatal("service never wrote its output")
 }
+
+// A service's own env reaches it, and only it: a secret there is in no argv
+// and in no other process's environment. Its log is its user's only.
+func TestServiceEnv(t *testing.T) {
+	cfg := &Config{
+		Env: map[string]string{"SHARED": "all"},
+		Services: []Service{
+			{Name: "holder", Command: []string{"sh", "-c", `echo "secret=$SECRET shared=$SHARED"; exec sleep 1000`}, Env: map[string]string{"SECRET": "s3cr3t", "SHARED": "mine"}},
+			{Name: "other", Command: []string{"sh", "-c", `echo "secret=$SECRET shared=$SHARED"; exec sleep 1000`}},
+		},
+	}
+	startSupervisor(t, cfg)
+	waitStatus(t, cfg, func(st *Status) bool {
+		return st.Services[0].State == StateRunning && st.Services[1].State == StateRunning
+	})
+	for name, want := range map[string]string{"holder": "secret=s3cr3t shared=mine\n", "other": "secret= shared=all\n"} {
+		var got []byte
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && !strings.Contains(string(got), "\n") {
+			got, _ = os.ReadFile(cfg.LogPath(name))
+			time.Sleep(10 * time.Millisecond)
+		}
+		if string(got) != want {
+			t.Errorf("%s printed %q, want %q", name, got, want)
+		}
+		if mode := permOf(t, cfg.LogPath(name)); mode != 0o600 {
+			t.Errorf("log of %s has mode %v, want 0600", name, mode)
+		}
+	}
+	if mode := permOf(t, cfg.LogDir); mode != 0o700 {
+		t.Errorf("log dir has mode %v, want 0700", mode)
+	}
+}
+
+func permOf(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}

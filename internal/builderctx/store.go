@@ -163,8 +163,9 @@ func (s *Store) save(f *file) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+	// The config dir also holds envd's private ssh key: the owner's only.
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return err
 	}
-	return atomicfile.Write(s.path, append(b, '\n'), 0o644)
+	return atomicfile.Write(s.path, append(b, '\n'), 0o600)
 }

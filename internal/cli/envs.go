@@ -212,7 +212,7 @@ func (s *session) target(ctx context.Context, name string) (sshclient.Target, er
 	if err != nil {
 		return sshclient.Target{}, err
 	}
-	return sshclient.Target{Addr: dialAddr(p), User: containerUser(), Signer: key.Signer, HostKey: hostKey}, nil
+	return sshclient.Target{Addr: dialAddr(p), User: containerUser(), Signer: key.Signer, HostKey: hostKey, ForwardAgent: forwardsAgent(env)}, nil
 }
 
 func readHostKey(path string) (ssh.PublicKey, error) {

@@ -57,6 +57,8 @@ type upOptions struct {
 	force    bool
 	timeout  time.Duration
 	sshAsked bool // --gpus given explicitly
+
+	forwardAgent bool
 }
 
 func newUpCmd(s streams) *cobra.Command {
@@ -91,6 +93,7 @@ func newUpCmd(s streams) *cobra.Command {
 	f.StringVar(&o.shmSize, "shm-size", "", "size of /dev/shm, e.g. 2g (PyTorch data loaders want more than Docker's 64m)")
 	f.BoolVar(&o.force, "force", false, "recreate the environment if it is already running")
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for ssh to answer")
+	f.BoolVar(&o.forwardAgent, "forward-agent", false, "offer your ssh-agent to this environment's ssh sessions (anything running in it can then use your keys)")
 	return c
 }
 
@@ -185,6 +188,9 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	spec.Name, spec.Image = name, p.tag
 	spec.User = "root" // the agent gives the dev user the host's UID, then drops to it
 	spec.Labels = map[string]string{runtime.LabelProjectDir: p.dir, runtime.LabelStateDir: paths.state}
+	if o.forwardAgent {
+		spec.Labels[labelForwardAgent] = "true"
+	}
 	spec.Mounts = append([]runtime.Mount{
 		{Source: p.dir, Target: projectMount(p)},
 		{Source: paths.state, Target: runDir, ReadOnly: true},
@@ -213,6 +219,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	}
 	target := sshclient.Target{
 		Addr: dialAddr(sshPort), User: containerUser(), Signer: key.Signer, HostKey: hostPub,
+		ForwardAgent: o.forwardAgent,
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -229,7 +236,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	}
 	if err := sshconfig.Add(paths.sshConfig, sshconfig.Entry{
 		Name: name, HostName: sshPort.HostIP, Port: sshPort.HostPort, User: target.User,
-		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts,
+		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts, ForwardAgent: o.forwardAgent,
 	}); err != nil {
 		return err
 	}
@@ -328,14 +335,14 @@ func containerUser() string {
 // across ups, so the pin stays valid), the user's public key and the agent's
 // config. It returns the host's public key and the Jupyter token, if any.
 func writeEnvState(dir, authorizedKey string, p *buildPlan, name string) (hostPub ssh.PublicKey, token string, err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := privateDir(dir); err != nil {
 		return nil, "", err
 	}
 	hostPub, err = ensureHostKey(filepath.Join(dir, hostKeyFile))
 	if err != nil {
 		return nil, "", err
 	}
-	if err := atomicfile.Write(filepath.Join(dir, authKeysFile), []byte(authorizedKey+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, authKeysFile), []byte(authorizedKey+"\n"), 0o600); err != nil {
 		return nil, "", err
 	}
 	cfg, token, err := agentConfig(p, name)
@@ -346,7 +353,7 @@ func writeEnvState(dir, authorizedKey string, p *buildPlan, name string) (hostPu
 	if err != nil {
 		return nil, "", err
 	}
-	return hostPub, token, atomicfile.Write(filepath.Join(dir, agentConfFile), data, 0o644)
+	return hostPub, token, atomicfile.Write(filepath.Join(dir, agentConfFile), data, 0o600) // holds the Jupyter token
 }
 
 // agentConfig says what the agent runs: sshd, the init commands, the
@@ -381,12 +388,14 @@ func agentConfig(p *buildPlan, name string) (*agent.Config, string, error) {
 		}
 		cmd := []string{
 			compile.VenvDir + "/bin/jupyter", "lab", "--ip=0.0.0.0", "--port=" + strconv.Itoa(jupyterContainerPort(env)),
-			"--no-browser", "--IdentityProvider.token=" + token, "--ServerApp.root_dir=" + projectMount(p),
+			"--no-browser", "--ServerApp.root_dir=" + projectMount(p),
 		}
 		if cfg.User.UID == 0 {
 			cmd = append(cmd, "--allow-root") // the host user is root, and so is the environment's
 		}
-		cfg.Services = append(cfg.Services, agent.Service{Name: "jupyter", Command: cmd})
+		// Not in argv, which every user of the host can read: Jupyter takes
+		// the token from its environment, which only its own user can.
+		cfg.Services = append(cfg.Services, agent.Service{Name: "jupyter", Command: cmd, Env: map[string]string{"JUPYTER_TOKEN": token}})
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, "", fmt.Errorf("agent config: %w", err)

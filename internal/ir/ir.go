@@ -150,7 +150,9 @@ type CUDA struct {
 }
 
 type Jupyter struct {
-	Token string `json:"token,omitempty"`
+	// Token is a secret: never serialised, so it is in no image label and
+	// not in Digest (it changes nothing in the image; `envd up` passes it).
+	Token string `json:"-"`
 	Port  int    `json:"port"`
 	Pos   Pos    `json:"pos"`
 }

@@ -11,10 +11,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
 )
 
@@ -24,6 +26,10 @@ type Target struct {
 	User    string
 	Signer  ssh.Signer
 	HostKey ssh.PublicKey // pinned; any other key is refused
+	// ForwardAgent offers the user's ssh-agent ($SSH_AUTH_SOCK) to Run's
+	// session, as `ForwardAgent yes` does for OpenSSH. Off unless the
+	// environment was started with envd up --forward-agent.
+	ForwardAgent bool
 }
 
 // Dial connects and authenticates.
@@ -48,8 +54,23 @@ func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
+	client := ssh.NewClient(c, chans, reqs)
+	if t.ForwardAgent {
+		if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+			// Serves the agent channels the server opens; Run asks for them.
+			if err := agent.ForwardToRemote(client, sock); err != nil {
+				client.Close()
+				return nil, err
+			}
+			forwarding.Store(client, true)
+			go func() { client.Wait(); forwarding.Delete(client) }()
+		}
+	}
+	return client, nil
 }
+
+// forwarding holds the clients Dial set up agent forwarding on.
+var forwarding sync.Map
 
 // WaitReady dials until a command runs, alive() says to stop, or ctx ends.
 // alive is polled between attempts (e.g. "is the container still running").
@@ -98,6 +119,11 @@ func Run(c *ssh.Client, cmd string, stdin io.Reader, stdout, stderr io.Writer) (
 	}
 	defer s.Close()
 	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
+	if _, ok := forwarding.Load(c); ok {
+		if err := agent.RequestAgentForwarding(s); err != nil {
+			return 255, err
+		}
+	}
 
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		restore, err := startPTY(s, int(f.Fd()))

@@ -51,6 +51,10 @@ type Entry struct {
 	User           string
 	IdentityFile   string // absolute path of envd's client private key
 	KnownHostsFile string // absolute path of envd's known_hosts holding the pinned host key
+	// ForwardAgent offers the user's ssh-agent to the environment. Off unless
+	// asked for (envd up --forward-agent): while a session is open, anything
+	// running in the environment could use the user's keys.
+	ForwardAgent bool
 }
 
 // Add writes e's block into the ssh config at path, replacing the block of the
@@ -142,6 +146,8 @@ func Entries(path string) ([]Entry, error) {
 				e.IdentityFile = value
 			case "userknownhostsfile":
 				e.KnownHostsFile = value
+			case "forwardagent":
+				e.ForwardAgent = value == "yes"
 			}
 		}
 		entries = append(entries, e)
@@ -162,7 +168,9 @@ func (e Entry) render(eol string) []byte {
 		"  UserKnownHostsFile " + quote(e.KnownHostsFile),
 		// Security comes from the pinned host key, not from turning checks off.
 		"  StrictHostKeyChecking yes",
-		"  ForwardAgent yes",
+		// Said either way, so a user's `ForwardAgent yes` for all hosts
+		// below does not apply here unasked.
+		"  ForwardAgent " + yesNo(e.ForwardAgent),
 		// Blocks go at the top, where the user may have lines outside any
 		// Host section (options, Include); without this they would apply to
 		// this host only instead of to all hosts.
@@ -171,6 +179,13 @@ func (e Entry) render(eol string) []byte {
 		endMarker + e.Name,
 	}
 	return []byte(strings.Join(lines, eol) + eol)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // Host names and users are plain words; anything ssh could read as syntax

@@ -124,13 +124,17 @@ Host foo.envd
   HostKeyAlias foo.envd
   UserKnownHostsFile "/root/my dir/known_hosts"
   StrictHostKeyChecking yes
-  ForwardAgent yes
+  ForwardAgent no
 # back to all hosts, so the lines below keep their meaning
 Host *
 # END envd foo
 `
 	if got := string(e.render("\n")); got != want {
 		t.Errorf("render:\n%s\nwant:\n%s", got, want)
+	}
+	e.ForwardAgent = true
+	if got, want := string(e.render("\n")), strings.Replace(want, "ForwardAgent no", "ForwardAgent yes", 1); got != want {
+		t.Errorf("render with ForwardAgent:\n%s\nwant:\n%s", got, want)
 	}
 }
 
@@ -142,12 +146,26 @@ func TestOpenSSHReadsBlock(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfg, []byte("Host *\n  User bob\n  Port 22\n  StrictHostKeyChecking no\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("Host *\n  User bob\n  Port 22\n  StrictHostKeyChecking no\n  ForwardAgent yes\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := testEntry(dir, "foo", 2222)
 	if err := Add(cfg, e); err != nil {
 		t.Fatal(err)
+	}
+	// ssh-agent forwarding is off, even though the user's Host * turns it on.
+	if got := sshG(t, cfg, "foo.envd")["forwardagent"]; got != "no" {
+		t.Errorf("ssh -G foo.envd: forwardagent = %q, want no", got)
+	}
+	if other := sshG(t, cfg, "example.com"); other["forwardagent"] != "yes" {
+		t.Errorf("ssh -G example.com: forwardagent = %q, want the user's yes", other["forwardagent"])
+	}
+	e.ForwardAgent = true // envd up --forward-agent
+	if err := Add(cfg, e); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := Entries(cfg); err != nil || len(entries) != 1 || entries[0] != e {
+		t.Errorf("Entries = %+v, %v; want %+v", entries, err, e)
 	}
 	got := sshG(t, cfg, "foo.envd")
 	want := map[string]string{
