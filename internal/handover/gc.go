@@ -24,6 +24,7 @@ func (r *Registry) manifestBlobs(repo, ref string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.SetBasicAuth(User, r.secret)
 	req.Header.Set("Accept", strings.Join([]string{
 		"application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
 		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
