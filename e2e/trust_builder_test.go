@@ -339,3 +339,56 @@ func TestBuilderKilledMidStep(t *testing.T) {
 		t.Errorf("mounts left below %s after the builder restarted:\n%s", builderDir(), strings.Join(left, "\n"))
 	}
 }
+
+// handoverBytes is the size of the hand-over registry's blob cache.
+func handoverBytes(t *testing.T) int64 {
+	var n int64
+	es, _ := os.ReadDir(filepath.Join(stateDir, "cache", "envd", "handover", "sha256"))
+	for _, e := range es {
+		if info, err := e.Info(); err == nil {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+// TestBuilderHandoverCacheFreed: removing images frees their blobs in the
+// hand-over cache, whether envd removed them (images rm) or Docker did and
+// `envd images prune` runs after.
+func TestBuilderHandoverCacheFreed(t *testing.T) {
+	requireE2E(t)
+	const big = 30 << 20
+	var images []string
+	for _, name := range []string{"bd-cache1", "bd-cache2"} {
+		dir := project(t, name, map[string]string{
+			"build.envd": fmt.Sprintf("def build():\n    base(image=\"debian:bookworm\")\n    run([\"head -c %d /dev/urandom > /%s\"])\n", big, name),
+		})
+		image := name + ":dev"
+		removeImage(t, image)
+		mustEnvd(t, dir, "build", "--progress", "plain", "--force", "--load-via", "registry")
+		images = append(images, image)
+	}
+	before := handoverBytes(t)
+	if before < 2*big {
+		t.Fatalf("hand-over cache holds %d bytes after two builds of %d-byte layers", before, big)
+	}
+	r := mustEnvd(t, "", "images", "rm", images[0])
+	afterRm := handoverBytes(t)
+	t.Logf("cache: %d bytes, after images rm %d", before, afterRm)
+	if before-afterRm < big {
+		t.Errorf("envd images rm freed %d bytes of the hand-over cache, want at least %d: %s", before-afterRm, big, r)
+	}
+	if out, err := dockerCmd(t, "rmi", images[1]); err != nil {
+		t.Fatal(out)
+	}
+	r = mustEnvd(t, "", "images", "prune")
+	afterPrune := handoverBytes(t)
+	t.Logf("after docker rmi + envd images prune %d: %s", afterPrune, r.stdout)
+	if afterRm-afterPrune < big || !strings.Contains(r.stdout, "of the hand-over cache") {
+		t.Errorf("envd images prune freed %d bytes of the hand-over cache, want at least %d: %s", afterRm-afterPrune, big, r)
+	}
+	// What other images need stays: the base's layer, if one is still built.
+	if imageExists(t, images[0]) || imageExists(t, images[1]) {
+		t.Errorf("images still there")
+	}
+}

@@ -33,6 +33,7 @@ import (
 // they outlive the build; manifests live in memory.
 type Registry struct {
 	dir    string
+	inUse  func() // releases the shared in-use lock: GC spares new blobs
 	ln     net.Listener
 	srv    *http.Server
 	secret string
@@ -57,11 +58,16 @@ func Start(dir string) (*Registry, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	inUse, err := flock(filepath.Join(dir, "inuse.lock"), lockShared)
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{dir: dir, ln: ln, secret: hex.EncodeToString(key)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		inUse()
+		return nil, err
+	}
+	r := &Registry{dir: dir, ln: ln, secret: hex.EncodeToString(key), inUse: inUse}
 	r.srv = &http.Server{
 		Handler:           r.authorize(registry.New(registry.WithBlobHandler(blobs{dir: dir}), registry.Logger(discardLogger()))),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -106,6 +112,7 @@ func (r *Registry) Close() error {
 	r.closed.Do(func() {
 		err = r.srv.Close()
 		r.ln.Close() // not yet served: the server does not know it
+		r.inUse()
 	})
 	return err
 }
