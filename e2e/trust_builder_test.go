@@ -296,6 +296,25 @@ func mountsUnder(dir string) []string {
 	return out
 }
 
+// stepProcesses are the processes whose root is a build step's rootfs of
+// the builder under test (its snapshots are the overlay's upper dir).
+func stepProcesses() []string {
+	var out []string
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		data, _ := os.ReadFile("/proc/" + p.Name() + "/mountinfo")
+		first, _, _ := strings.Cut(string(data), "\n")
+		if strings.Contains(first, " / / ") && strings.Contains(first, "upperdir="+builderDir()+"/") {
+			cmd, _ := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+			out = append(out, p.Name()+" "+strings.ReplaceAll(string(cmd), "\x00", " "))
+		}
+	}
+	return out
+}
+
 // TestBuilderKilledMidStep: the managed builder killed during a step ends
 // the build with exit 1 and plain words naming its log; the next build
 // restarts it and works, and nothing stays mounted below its directory.
@@ -329,7 +348,7 @@ func TestBuilderKilledMidStep(t *testing.T) {
 	if imageExists(t, image) {
 		t.Errorf("%s was tagged by a failed build", image)
 	}
-	t.Logf("the kill left %d mounts below %s", len(mountsUnder(builderDir())), builderDir())
+	t.Logf("the kill left %d mounts below %s, and these processes: %q", len(mountsUnder(builderDir())), builderDir(), stepProcesses())
 	os.WriteFile(filepath.Join(dir, "build.envd"), []byte("def build():\n    base(image=\"debian:bookworm\")\n    run([\"echo again > /again\"])\n"), 0o644)
 	mustEnvd(t, dir, "build", "--progress", "plain")
 	if out := runInImage(t, image, "cat", "/again"); strings.TrimSpace(out) != "again" {
@@ -337,6 +356,9 @@ func TestBuilderKilledMidStep(t *testing.T) {
 	}
 	if left := mountsUnder(builderDir()); len(left) > 0 {
 		t.Errorf("mounts left below %s after the builder restarted:\n%s", builderDir(), strings.Join(left, "\n"))
+	}
+	if left := stepProcesses(); len(left) > 0 {
+		t.Errorf("the killed builder's step still runs after the builder restarted: %q", left)
 	}
 }
 

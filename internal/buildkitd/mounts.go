@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // mountsBelow lists the mount points in a /proc/self/mountinfo stream that
@@ -52,11 +53,74 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
+// rootBelow reports whether a /proc/PID/mountinfo stream has its root
+// ("/") on an overlay whose upper directory lies below dir: a build step's
+// container of the buildkitd whose root is dir.
+func rootBelow(r io.Reader, dir string) bool {
+	prefix := "upperdir=" + strings.TrimSuffix(dir, "/") + "/"
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		before, after, ok := strings.Cut(sc.Text(), " - ")
+		f := strings.Fields(before)
+		if !ok || len(f) < 5 || f[4] != "/" {
+			continue
+		}
+		// FSTYPE SOURCE SUPEROPTIONS
+		g := strings.Fields(after)
+		if len(g) < 3 || g[0] != "overlay" {
+			return false
+		}
+		for _, opt := range strings.Split(g[2], ",") {
+			if strings.HasPrefix(unescapeMountinfo(opt), prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// killLeftovers kills the processes of build steps that outlived a
+// buildkitd that died: with their runc gone they keep running (a long step
+// for its whole length) and keep their mounts busy.
+func (o Options) killLeftovers() {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		f, err := os.Open("/proc/" + p.Name() + "/mountinfo")
+		if err != nil {
+			continue
+		}
+		if rootBelow(f, o.rootDir()) {
+			pids = append(pids, pid)
+		}
+		f.Close()
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for _, pid := range pids {
+		waitGone(pid, 5*time.Second)
+	}
+	if len(pids) > 0 {
+		o.logf("killed %d processes of build steps a stopped buildkitd left running", len(pids))
+	}
+}
+
 // cleanMounts unmounts what a buildkitd that died (kill -9, OOM) left
 // mounted below its root: an overlay and a tmpfs per running step. Only
 // called with no managed buildkitd running, and only below envd's own
 // state directory.
 func (o Options) cleanMounts() error {
+	o.killLeftovers()
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil // not Linux, or no /proc: nothing we can see to clean

@@ -39,3 +39,25 @@ func TestUnescapeMountinfo(t *testing.T) {
 		}
 	}
 }
+
+func TestRootBelow(t *testing.T) {
+	root := "/var/lib/envd/buildkit/root"
+	for _, tc := range []struct {
+		info string
+		want bool
+	}{
+		{`134 77 0:52 / / rw,relatime - overlay overlay rw,lowerdir=/var/lib/envd/buildkit/root/s/2/fs,upperdir=/var/lib/envd/buildkit/root/s/3/fs,workdir=/var/lib/envd/buildkit/root/s/3/work
+135 134 0:59 / /proc rw - proc proc rw`, true},
+		// Another builder's step, a Docker container, the host.
+		{`134 77 0:52 / / rw - overlay overlay rw,lowerdir=/other/root/s/2/fs,upperdir=/other/root/s/3/fs,workdir=/other/root/s/3/work`, false},
+		{`134 77 0:52 / / rw - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/A,upperdir=/var/lib/docker/overlay2/x/diff,workdir=/var/lib/docker/overlay2/x/work`, false},
+		{`21 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw`, false},
+		// Only the root mount counts.
+		{`21 1 8:1 / / rw - ext4 /dev/vda rw
+31 21 0:50 / /var/lib/envd/buildkit/root/x/rootfs rw - overlay overlay rw,upperdir=/var/lib/envd/buildkit/root/s/3/fs`, false},
+	} {
+		if got := rootBelow(strings.NewReader(tc.info), root); got != tc.want {
+			t.Errorf("rootBelow(%q) = %v, want %v", tc.info, got, tc.want)
+		}
+	}
+}
