@@ -409,8 +409,22 @@ func TestBuilderHandoverCacheFreed(t *testing.T) {
 	if afterRm-afterPrune < big || !strings.Contains(r.stdout, "of the hand-over cache") {
 		t.Errorf("envd images prune freed %d bytes of the hand-over cache, want at least %d: %s", afterRm-afterPrune, big, r)
 	}
-	// What other images need stays: the base's layer, if one is still built.
 	if imageExists(t, images[0]) || imageExists(t, images[1]) {
 		t.Errorf("images still there")
+	}
+
+	// envd destroy removes the environment's image, and its blobs with it.
+	name := "bd-cache3"
+	dir := project(t, name, map[string]string{
+		"build.envd": fmt.Sprintf("def build():\n    base(os=\"debian12\", language=\"python3\")\n    run([\"head -c %d /dev/urandom > /%s\"])\n", big, name),
+	})
+	t.Cleanup(func() { envd(t, dir, "destroy", name) })
+	mustEnvd(t, dir, "up", "--detach", "--progress", "plain")
+	withEnv := handoverBytes(t)
+	r = mustEnvd(t, dir, "destroy", name)
+	afterDestroy := handoverBytes(t)
+	t.Logf("with %s up: %d, after destroy %d", name, withEnv, afterDestroy)
+	if withEnv-afterDestroy < big {
+		t.Errorf("envd destroy freed %d bytes of the hand-over cache, want at least %d: %s", withEnv-afterDestroy, big, r)
 	}
 }
