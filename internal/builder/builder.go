@@ -46,6 +46,12 @@ type Request struct {
 	Status chan *client.SolveStatus
 	// Secrets are offered to build steps by id (never stored in the image).
 	Secrets map[string][]byte
+	// RegistryAuth are credentials BuildKit uses for registries, by host
+	// (e.g. the hand-over registry it pushes to).
+	RegistryAuth map[string]Credentials
+	// BeforeExport, when set, is called once the image is built and about
+	// to be exported.
+	BeforeExport func()
 }
 
 // Result describes the exported image.
@@ -58,7 +64,7 @@ type Result struct {
 // Build resolves the base image, compiles, solves and exports, all in one
 // BuildKit session.
 func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) {
-	ctxFS, err := fsutil.NewFS(req.ContextDir)
+	ctxFS, err := newCheckedFS(req.ContextDir)
 	if err != nil {
 		return nil, fmt.Errorf("build directory %s: %w", req.ContextDir, err)
 	}
@@ -67,12 +73,24 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 		return nil, err
 	}
 	mounts := map[string]fsutil.FS{compile.LocalContext: ctxFS}
+	checked := []*checkedFS{ctxFS}
 	for name, dir := range req.Locals {
-		fs, err := fsutil.NewFS(dir)
+		fs, err := newCheckedFS(dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s directory %s: %w", name, dir, err)
 		}
 		mounts[name] = fs
+		checked = append(checked, fs)
+	}
+	// sendErr is the first file that changed while it was sent: such a
+	// build must fail before anything is exported.
+	sendErr := func() error {
+		for _, fs := range checked {
+			if err := fs.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	opt := client.SolveOpt{
 		Exports:     []client.ExportEntry{export},
@@ -82,6 +100,9 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 	}
 	if len(req.Secrets) > 0 {
 		opt.Session = append(opt.Session, secretsprovider.FromMap(req.Secrets))
+	}
+	if len(req.RegistryAuth) > 0 {
+		opt.Session = append(opt.Session, &registryAuth{hosts: req.RegistryAuth})
 	}
 	var cfg ocispecs.Image
 	resp, err := c.Build(ctx, opt, "envd", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
@@ -113,6 +134,9 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 		}
 		cfg = res.Config
 		out, err := gw.Solve(ctx, gateway.SolveRequest{Definition: res.Def.ToPB(), Evaluate: true})
+		if serr := sendErr(); serr != nil {
+			return nil, serr
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -121,8 +145,14 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 			return nil, err
 		}
 		out.AddMeta(exptypes.ExporterImageConfigKey, cfgJSON)
+		if req.BeforeExport != nil {
+			req.BeforeExport()
+		}
 		return out, nil
 	}, req.Status)
+	if serr := sendErr(); serr != nil {
+		err = serr
+	}
 	if ferr := finish(err); err == nil {
 		err = ferr
 	}

@@ -72,6 +72,11 @@ func Ensure(ctx context.Context, o Options) (string, error) {
 	if err := o.clearSocket(); err != nil {
 		return "", err
 	}
+	// No managed buildkitd runs now: whatever is mounted below its root is
+	// left from one that died, and would pile up with every such death.
+	if err := o.cleanMounts(); err != nil {
+		return "", err
+	}
 	if err := atomicfile.Write(o.configPath(), want, 0o644); err != nil {
 		return "", fmt.Errorf("write %s: %w", o.configPath(), err)
 	}

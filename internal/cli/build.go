@@ -375,6 +375,10 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	if dk != nil {
 		req.Load = dk.Load
 	}
+	if hand != nil {
+		req.RegistryAuth = hand.auth()
+		req.BeforeExport = hand.reg.Serve
+	}
 	var out *builder.Result
 	phase = time.Now()
 	eg, egctx := errgroup.WithContext(ctx)
@@ -390,7 +394,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	res.phase("build", phase)
 	if hand != nil {
 		phase = time.Now()
-		if err := hand.finish(ctx, dk, p.tag); err != nil {
+		if err := hand.finish(ctx, dk, p.tag, out.Digest); err != nil {
 			return nil, err
 		}
 		res.phase("load", phase)
@@ -455,6 +459,13 @@ func stepDigests(def [][]byte) []digest.Digest {
 func explainBuildError(ctx context.Context, err error, tr *tracker, p *buildPlan) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	var changed *builder.ChangedFileError
+	if errors.As(err, &changed) {
+		return changed
+	}
+	if stopped := builderStopped(err); stopped != nil {
+		return stopped
 	}
 	var baseErr *builder.BaseImageError
 	if errors.As(err, &baseErr) {

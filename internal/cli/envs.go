@@ -183,6 +183,9 @@ func runDown(ctx context.Context, st streams, name string, destroy bool) error {
 		}
 		os.RemoveAll(paths.state)
 		fmt.Fprintf(st.out, "image %s removed\n", env.Image)
+		if _, err := pruneHandover(ctx, s.dk); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -38,7 +39,7 @@ func planHandover(via string, localBuilder bool, tag string) (*handoverPlan, err
 	default:
 		return nil, usageError{fmt.Errorf("--load-via %q: use auto, registry or tarball", via)}
 	}
-	reg, err := handover.Start(filepath.Join(xdg.CacheDir(), "handover"))
+	reg, err := handover.Start(handoverDir())
 	if err != nil {
 		return nil, fmt.Errorf("starting the hand-over registry: %w", err)
 	}
@@ -54,11 +55,43 @@ func planHandover(via string, localBuilder bool, tag string) (*handoverPlan, err
 	return h, nil
 }
 
-// finish pulls the pushed image into Docker under tag, and lets the
-// registry forget the blobs no image needs any more.
-func (h *handoverPlan) finish(ctx context.Context, dk *docker.Client, tag string) error {
-	if err := dk.PullAs(ctx, h.ref, tag); err != nil {
-		return fmt.Errorf("loading the image into Docker from %s: %w\n  hint: --load-via tarball avoids the registry", h.ref, err)
+// auth is what BuildKit needs to push to the registry.
+func (h *handoverPlan) auth() map[string]builder.Credentials {
+	return map[string]builder.Credentials{h.reg.Host(): {User: handover.User, Secret: h.reg.Secret()}}
+}
+
+// finish pulls the pushed image into Docker under tag, by the digest
+// BuildKit pushed (so nothing else pushed under the tag can take its
+// place), closes the registry, and lets it forget the blobs no image needs
+// any more.
+func (h *handoverPlan) finish(ctx context.Context, dk *docker.Client, tag, dgst string) error {
+	defer h.reg.Close()
+	if dgst == "" {
+		return fmt.Errorf("the builder pushed the image without reporting its digest\n  hint: --load-via tarball avoids the registry")
 	}
-	return h.reg.Keep(tag, h.repo, "latest")
+	ref := h.reg.Host() + "/" + h.repo + "@" + dgst
+	if err := dk.PullAs(ctx, ref, tag, handover.User, h.reg.Secret()); err != nil {
+		return fmt.Errorf("loading the image into Docker from %s: %w\n  hint: --load-via tarball avoids the registry", ref, err)
+	}
+	return h.reg.Keep(tag, h.repo, dgst, dockerHas(ctx, dk))
+}
+
+func handoverDir() string { return filepath.Join(xdg.CacheDir(), "handover") }
+
+// dockerHas says whether Docker still has an image; when it cannot tell, the
+// image counts as there (its blobs stay).
+func dockerHas(ctx context.Context, dk *docker.Client) handover.LiveFunc {
+	return func(image string) bool {
+		_, err := dk.InspectImage(ctx, image)
+		return !errors.Is(err, docker.ErrImageNotFound)
+	}
+}
+
+// pruneHandover frees the hand-over blobs of images Docker no longer has.
+func pruneHandover(ctx context.Context, dk *docker.Client) (int64, error) {
+	freed, err := handover.GC(handoverDir(), dockerHas(ctx, dk))
+	if err != nil {
+		return freed, fmt.Errorf("freeing the hand-over cache %s: %w", handoverDir(), err)
+	}
+	return freed, nil
 }

@@ -86,12 +86,13 @@ func newImagesCmd(st streams) *cobra.Command {
 				}
 				fmt.Fprintf(st.out, "removed %s\n", ref)
 			}
-			return nil
+			_, err = pruneHandover(c.Context(), dk)
+			return err
 		},
 	}
 	prune := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove envd's untagged images, left behind when a rebuild moved a tag",
+		Short: "Remove envd's untagged images, left behind when a rebuild moved a tag, and the hand-over cache's blobs no image needs",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			dk, err := docker.Connect(c.Context())
@@ -113,8 +114,9 @@ func newImagesCmd(st streams) *cobra.Command {
 				n++
 				freed += im.Size
 			}
-			fmt.Fprintf(st.out, "removed %d images, %s\n", n, humanSize(freed))
-			return nil
+			cache, err := pruneHandover(c.Context(), dk)
+			fmt.Fprintf(st.out, "removed %d images, %s; freed %s of the hand-over cache\n", n, humanSize(freed), humanSize(cache))
+			return err
 		},
 	}
 	c.AddCommand(ls, rm, prune)

@@ -4,6 +4,7 @@ package docker
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 )
 
@@ -149,10 +151,15 @@ func (c *Client) ListImages(ctx context.Context, label string, dangling bool) ([
 	return out, nil
 }
 
-// PullAs pulls ref and tags it as name, then drops the ref's own tag, so
-// only name remains. Docker fetches only the layers it does not have.
-func (c *Client) PullAs(ctx context.Context, ref, name string) error {
-	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{})
+// PullAs pulls ref with the registry's user and password and tags it as
+// name, then drops the ref's own tag, so only name remains. Docker fetches
+// only the layers it does not have.
+func (c *Client) PullAs(ctx context.Context, ref, name, user, password string) error {
+	auth, err := json.Marshal(registry.AuthConfig{Username: user, Password: password})
+	if err != nil {
+		return err
+	}
+	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: base64.URLEncoding.EncodeToString(auth)})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +26,7 @@ func (r *Registry) manifestBlobs(repo, ref string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.SetBasicAuth(User, r.secret)
 	req.Header.Set("Accept", strings.Join([]string{
 		"application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
 		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -60,48 +63,141 @@ func (r *Registry) manifestBlobs(repo, ref string) ([]string, error) {
 	return out, nil
 }
 
+// MaxCache bounds the blobs kept for images Docker still has: past it, the
+// images built longest ago lose theirs (their next build pushes them again).
+const MaxCache int64 = 8 << 30
+
+// entry is one image in the index: its blobs, and when it was last built.
+type entry struct {
+	Blobs []string  `json:"blobs"`
+	Built time.Time `json:"built"`
+}
+
+// LiveFunc says whether Docker still has image; an image it does not have
+// needs no blobs here.
+type LiveFunc func(image string) bool
+
 // Keep records that image (a name such as "mnist:dev") now consists of the
-// blobs of repo:ref, and deletes every blob no recorded image uses, so the
-// store holds the latest build of each image and nothing more.
-func (r *Registry) Keep(image, repo, ref string) error {
+// blobs of repo:ref, then collects garbage as GC does.
+func (r *Registry) Keep(image, repo, ref string, live LiveFunc) error {
 	blobs, err := r.manifestBlobs(repo, ref)
 	if err != nil {
 		return err
 	}
-	indexPath := filepath.Join(r.dir, "images.json")
-	index := map[string][]string{}
+	_, err = gc(r.dir, live, MaxCache, func(index map[string]entry) {
+		index[image] = entry{Blobs: blobs, Built: time.Now()}
+	})
+	return err
+}
+
+// GC frees the hand-over cache in dir: it forgets the images live says
+// Docker no longer has, keeps the rest under MaxCache, and deletes every
+// blob no remaining image uses. It returns the bytes freed.
+func GC(dir string, live LiveFunc) (int64, error) {
+	if _, err := os.Stat(filepath.Join(dir, "sha256")); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	return gc(dir, live, MaxCache, nil)
+}
+
+func gc(dir string, live LiveFunc, max int64, update func(map[string]entry)) (int64, error) {
+	unlock, err := flock(filepath.Join(dir, "index.lock"), syscall.LOCK_EX)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	indexPath := filepath.Join(dir, "images.json")
+	index := map[string]entry{}
 	if data, err := os.ReadFile(indexPath); err == nil {
-		json.Unmarshal(data, &index) // a damaged index only costs a re-push
+		json.Unmarshal(data, &index) // a damaged or older index only costs a re-push
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
+		return 0, err
 	}
-	index[image] = blobs
-	data, _ := json.MarshalIndent(index, "", "  ")
-	tmp := indexPath + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	if update != nil {
+		update(index)
 	}
-	if err := os.Rename(tmp, indexPath); err != nil {
-		return err
+	sizes := map[string]int64{}
+	blobDir := filepath.Join(dir, "sha256")
+	entries, err := os.ReadDir(blobDir)
+	if err != nil {
+		return 0, err
 	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			sizes[e.Name()] = info.Size()
+		}
+	}
+	for name := range index {
+		if live != nil && !live(name) {
+			delete(index, name)
+		}
+	}
+	// Newest first; the oldest go while the rest is over max.
+	names := make([]string, 0, len(index))
+	for name := range index {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool { return index[names[i]].Built.After(index[names[j]].Built) })
 	keep := map[string]bool{}
-	for _, bs := range index {
-		for _, b := range bs {
+	var total int64
+	for i, name := range names {
+		var add int64
+		for _, b := range index[name].Blobs {
+			if h := strings.TrimPrefix(b, "sha256:"); !keep[h] {
+				add += sizes[h]
+			}
+		}
+		if i > 0 && total+add > max {
+			delete(index, name)
+			continue
+		}
+		total += add
+		for _, b := range index[name].Blobs {
 			keep[strings.TrimPrefix(b, "sha256:")] = true
 		}
 	}
-	entries, err := os.ReadDir(filepath.Join(r.dir, "sha256"))
-	if err != nil {
-		return err
+	data, _ := json.MarshalIndent(index, "", "  ")
+	tmp := indexPath + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return 0, err
 	}
+	if err := os.Rename(tmp, indexPath); err != nil {
+		return 0, err
+	}
+	// A build that runs now may have pushed blobs that are not in the index
+	// yet: while one holds the in-use lock, only old blobs go.
+	idle := false
+	if unlockUse, err := flock(filepath.Join(dir, "inuse.lock"), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		defer unlockUse()
+		idle = true
+	}
+	var freed int64
 	for _, e := range entries {
-		if keep[e.Name()] || strings.HasPrefix(e.Name(), ".upload-") {
+		if keep[e.Name()] || strings.HasPrefix(e.Name(), ".upload-") && !idle {
 			continue
 		}
-		// A blob another build pushed moments ago is not in the index yet.
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 10*time.Minute {
-			os.Remove(filepath.Join(r.dir, "sha256", e.Name()))
+		info, err := e.Info()
+		if err != nil || !idle && time.Since(info.ModTime()) < 10*time.Minute {
+			continue
+		}
+		if os.Remove(filepath.Join(blobDir, e.Name())) == nil {
+			freed += info.Size()
 		}
 	}
-	return nil
+	return freed, nil
 }
+
+// flock takes a lock on path (created if need be) and returns its release.
+func flock(path string, how int) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+const lockShared = syscall.LOCK_SH
