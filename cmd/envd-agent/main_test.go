@@ -223,7 +223,7 @@ func (e *testEnv) runAgent(t *testing.T, cmd *exec.Cmd) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	c, err := gossh.Dial("tcp", e.cfg.SSH.Listen, &gossh.ClientConfig{
-		User:            "envd",
+		User:            e.cfg.LoginUser(), // the only name the agent accepts
 		Auth:            []gossh.AuthMethod{gossh.PublicKeys(e.client)},
 		HostKeyCallback: gossh.FixedHostKey(e.hostKey),
 		Timeout:         5 * time.Second,
