@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
@@ -60,40 +59,37 @@ func TestBoundAndCancel(t *testing.T) {
 }
 
 // TestRemoveWhileWaiting: a holder that deletes the file (envd down) must
-// not let two waiters in at once, one on the old file and one on a new one.
+// not let two in at once: a waiter on the old file and a newcomer who
+// created a new one.
 func TestRemoveWhileWaiting(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".x.lock")
-	var mu sync.Mutex
-	inside, maxInside := 0, 0
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 20; j++ {
-				l, err := Acquire(context.Background(), path, "starting", 30*time.Second, nil)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				inside++
-				maxInside = max(maxInside, inside)
-				mu.Unlock()
-				time.Sleep(time.Millisecond)
-				mu.Lock()
-				inside--
-				mu.Unlock()
-				if j%2 == 0 {
-					l.Remove()
-				} else {
-					l.Release()
-				}
-			}
-		}()
+	a, err := Acquire(context.Background(), path, "removing", time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	if maxInside != 1 {
-		t.Errorf("%d holders at once, want 1", maxInside)
+	waiting := make(chan struct{})
+	got := make(chan *Lock)
+	go func() {
+		l, err := Acquire(context.Background(), path, "starting", 10*time.Second, func(Holder) { close(waiting) })
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	<-waiting // b has the old file open
+	a.Remove()
+	c, err := Acquire(context.Background(), path, "starting", time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+		t.Fatal("a waiter on the removed file got in while a newcomer holds the new one")
+	case <-time.After(400 * time.Millisecond):
+	}
+	c.Release()
+	(<-got).Release()
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("lock file after the waiter got in: %v", err)
 	}
 }
