@@ -73,7 +73,7 @@ func resumeOrReplace(ctx context.Context, s streams, rt runtime.Runtime, dk *doc
 	if len(lost) > 0 && !force {
 		return false, fmt.Errorf("%s has to be replaced (%s), and its container holds %s, which would be lost\n"+
 			"  hint: copy out what you need (docker cp %s:PATH .), then envd up --force replaces it; "+
-			"or keep working in it as it is: docker start %s (envd up without changes resumes it)",
+			"or keep working in it as it is: docker start %s (its ssh entry stays valid)",
 			old.Name, why, describeLost(lost), cname, cname)
 	}
 	if err := rt.Remove(ctx, old.Name); err != nil {
