@@ -123,6 +123,21 @@ func TestLifecycleStoppedAndKilled(t *testing.T) {
 	}
 	checkPrecious(t, name, "after the agent was killed and envd up")
 
+	// envd up with a shell (script(1) gives it a terminal): the shell's exit
+	// status passes through and leaves the environment as it is.
+	dockerCmd(t, "stop", "envd-"+name)
+	sh := exec.Command("script", "-qec", envdBin+" up --progress quiet", "/dev/null")
+	sh.Dir = dir
+	sh.Stdin = strings.NewReader("exit 3\n")
+	out, _ := sh.CombinedOutput()
+	if code := sh.ProcessState.ExitCode(); code != 3 {
+		t.Errorf("envd up, shell exits 3: envd exits %d\n%s", code, out)
+	}
+	if st := containerState(t, name); st != "running" || containerID(t, name) != id {
+		t.Errorf("after the shell exited 3 the environment is %q (same container: %v)", st, containerID(t, name) == id)
+	}
+	checkPrecious(t, name, "after the shell exited 3")
+
 	mustEnvd(t, dir, "down")
 	checkForgotten(t, name)
 }

@@ -89,7 +89,7 @@ func newUpCmd(s streams) *cobra.Command {
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit, e.g. 2.5")
 	f.StringVar(&o.memory, "memory", "", "memory limit, e.g. 8g")
 	f.StringVar(&o.shmSize, "shm-size", "", "size of /dev/shm, e.g. 2g (PyTorch data loaders want more than Docker's 64m)")
-	f.BoolVar(&o.force, "force", false, "recreate the environment if it is already running")
+	f.BoolVar(&o.force, "force", false, "recreate the environment's container, running or stopped, losing what it holds outside its mounts")
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for ssh to answer")
 	return c
 }
