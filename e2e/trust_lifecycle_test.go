@@ -288,6 +288,29 @@ func TestLifecycleInterrupt(t *testing.T) {
 		t.Errorf("up with --timeout 1ms: want exit 1\n%s", r)
 	}
 	checkForgotten(t, name)
+
+	// Ctrl-C while up resumes a stopped environment stops it again: it is
+	// never removed, and its files stay.
+	mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	writePrecious(t, dir, name)
+	id := containerID(t, name)
+	dockerCmd(t, "stop", "envd-"+name)
+	up = startEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	eventually(t, 60*time.Second, "the container runs again", func() error {
+		if st := containerState(t, name); st != "running" {
+			return fmt.Errorf("state %s", st)
+		}
+		return nil
+	})
+	up.cmd.Process.Signal(syscall.SIGINT)
+	if r := up.wait(); r.code != 130 {
+		t.Errorf("Ctrl-C while resuming: want exit 130\n%s", r)
+	}
+	if st := containerState(t, name); st != "exited" || containerID(t, name) != id {
+		t.Fatalf("after Ctrl-C while resuming the container is %q, want the same one, exited", st)
+	}
+	mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	checkPrecious(t, name, "after Ctrl-C while resuming, and envd up")
 }
 
 // TestLifecycleDockerRestart: Docker restarted under a running environment;
