@@ -311,6 +311,23 @@ func TestLifecycleInterrupt(t *testing.T) {
 	}
 	mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
 	checkPrecious(t, name, "after Ctrl-C while resuming, and envd up")
+
+	// envd killed outright during up (no cleanup possible): the next up
+	// finishes the job, ssh entry included; down then leaves nothing.
+	mustEnvd(t, dir, "down")
+	up = startEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	eventually(t, 60*time.Second, "the container is made", func() error {
+		_, err := dockerCmd(t, "inspect", "envd-"+name)
+		return err
+	})
+	up.cmd.Process.Kill()
+	up.wait()
+	mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	if out, err := sshCat(t, name, "/etc/hostname"); err != nil || out == "" {
+		t.Errorf("ssh after an up that was killed and an up again: %q %v", out, err)
+	}
+	mustEnvd(t, dir, "down")
+	checkForgotten(t, name)
 }
 
 // TestLifecycleDockerRestart: Docker restarted under a running environment;

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"envd.dev/envd/internal/compile"
 	"envd.dev/envd/internal/docker"
 	"envd.dev/envd/internal/envlock"
 	"envd.dev/envd/internal/runtime"
+	"envd.dev/envd/internal/sshconfig"
 	"envd.dev/envd/internal/xdg"
 )
 
@@ -43,6 +45,28 @@ func lockEnv(ctx context.Context, s streams, name, action string) (*envlock.Lock
 func forgetEnv(paths envPaths, l *envlock.Lock) {
 	os.RemoveAll(paths.state)
 	l.Remove()
+}
+
+// repairSSHEntry writes a running environment's ssh entry and pin again:
+// an envd killed during up leaves a container without them, and a
+// container of an older envd gets a new ssh port at every start.
+func repairSSHEntry(paths envPaths, name string, env *runtime.Env) error {
+	p := env.Port(compile.SSHPort)
+	hostKey, err := readHostKey(filepath.Join(paths.state, hostKeyFile))
+	if p == nil || err != nil {
+		return nil // envd ssh says what is wrong
+	}
+	key, err := sshconfig.EnsureUserKey(paths.keyDir)
+	if err != nil {
+		return err
+	}
+	if err := sshconfig.Add(paths.sshConfig, sshconfig.Entry{
+		Name: name, HostName: p.HostIP, Port: p.HostPort, User: containerUser(),
+		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts,
+	}); err != nil {
+		return err
+	}
+	return sshconfig.KnownHosts{Path: paths.knownHosts}.Pin(sshconfig.Alias(name), hostKey)
 }
 
 // resumeOrReplace decides about an existing container (stopped, or running

@@ -157,12 +157,14 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { lock.Release() }()
+	defer lock.Release()
 	defer func() {
 		// A failed first up (or replacement) leaves no state dir behind; while
 		// a container exists, its host key stays, so the pin stays valid.
 		if err != nil {
-			if _, gerr := rt.Get(context.WithoutCancel(ctx), name); errors.Is(gerr, runtime.ErrNotFound) {
+			getCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, gerr := rt.Get(getCtx, name); errors.Is(gerr, runtime.ErrNotFound) {
 				forgetEnv(paths, lock)
 			}
 		}
@@ -174,6 +176,9 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return err
 	}
 	if existing != nil && existing.Running && !o.force {
+		if err := repairSSHEntry(paths, name, existing); err != nil {
+			return err
+		}
 		fmt.Fprintf(s.out, "%s is already running (use --force to recreate it)\n", name)
 		printEndpoints(s.out, name, existing)
 		return nil
