@@ -7,6 +7,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,6 +138,25 @@ func TestLifecycleStoppedAndKilled(t *testing.T) {
 		t.Errorf("after the shell exited 3 the environment is %q (same container: %v)", st, containerID(t, name) == id)
 	}
 	checkPrecious(t, name, "after the shell exited 3")
+
+	// Its ssh port taken while it was stopped: up fails, saying so, and
+	// leaves the container; once the port is free, up resumes it.
+	dockerCmd(t, "stop", "envd-"+name)
+	port, _ := dockerCmd(t, "inspect", "-f", `{{(index (index .HostConfig.PortBindings "2222/tcp") 0).HostPort}}`, "envd-"+name)
+	l, err := net.Listen("tcp", "127.0.0.1:"+strings.TrimSpace(port))
+	if err != nil {
+		t.Fatalf("taking the ssh port %q: %v", port, err)
+	}
+	r = envd(t, dir, "up", "--detach", "--progress", "quiet")
+	l.Close()
+	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:"+strings.TrimSpace(port)+" is already in use") {
+		t.Errorf("up with the ssh port taken: want exit 1 naming the port\n%s", r)
+	}
+	if containerID(t, name) != id {
+		t.Fatal("up with the ssh port taken removed the container")
+	}
+	mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	checkPrecious(t, name, "after the ssh port was free again")
 
 	mustEnvd(t, dir, "down")
 	checkForgotten(t, name)

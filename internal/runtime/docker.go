@@ -142,7 +142,8 @@ func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error)
 			return nil, ctx.Err()
 		}
 		if cerrdefs.IsConflict(err) {
-			return nil, fmt.Errorf("a container named %s was made at the same time, by something other than envd up of this user: %v\n  hint: envd ls and docker ps -a show it; choose another --name", opts.Name, err)
+			// Not another envd up of this user's: that one holds the lock.
+			return nil, fmt.Errorf("a container named %s was created meanwhile by another program (or another user's envd): %v\n  hint: docker ps -a --filter name=%s shows it; choose another --name", opts.Name, err, opts.Name)
 		}
 		return nil, fmt.Errorf("creating the container: %w", err)
 	}
@@ -193,7 +194,17 @@ func (d *Docker) Resume(ctx context.Context, name string) (*Env, error) {
 		if cerrdefs.IsNotFound(err) {
 			return nil, ErrNotFound
 		}
-		return nil, startError(err, Spec{})
+		// Its ports, so that a port taken meanwhile is named.
+		var s Spec
+		if res, ierr := d.api.ContainerInspect(ctx, ContainerName(name), client.ContainerInspectOptions{}); ierr == nil && res.Container.HostConfig != nil {
+			for _, binds := range res.Container.HostConfig.PortBindings {
+				for _, b := range binds {
+					hp, _ := strconv.Atoi(b.HostPort)
+					s.Ports = append(s.Ports, Port{HostIP: b.HostIP.String(), HostPort: hp})
+				}
+			}
+		}
+		return nil, startError(err, s)
 	}
 	return d.Get(ctx, name)
 }
