@@ -90,7 +90,7 @@ func TestLifecycleStoppedAndKilled(t *testing.T) {
 	requireE2E(t)
 	name := "lc-keep"
 	dir := project(t, name, map[string]string{"build.envd": lcBuild})
-	t.Cleanup(func() { envd(t, dir, "destroy") })
+	t.Cleanup(func() { envd(t, dir, "destroy"); dockerCmd(t, "rmi", "-f", name+":dev") })
 	mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
 	id := containerID(t, name)
 	if out, _ := dockerCmd(t, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "envd-"+name); strings.TrimSpace(out) != "unless-stopped" {
