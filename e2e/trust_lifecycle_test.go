@@ -381,8 +381,19 @@ func TestLifecycleDockerRestart(t *testing.T) {
 		}
 		return nil
 	})
+	// Its output goes to a file: the dockerd it starts keeps the script's
+	// stdout open, so a pipe would never reach EOF.
+	logPath := filepath.Join(t.TempDir(), "setup.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	setup := exec.Command("bash", "../scripts/setup.sh")
-	if out, err := setup.CombinedOutput(); err != nil {
+	setup.Stdout, setup.Stderr = logFile, logFile
+	err = setup.Run()
+	logFile.Close()
+	if err != nil {
+		out, _ := os.ReadFile(logPath)
 		t.Fatalf("scripts/setup.sh: %v\n%s", err, out)
 	}
 
