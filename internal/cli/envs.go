@@ -159,15 +159,27 @@ func runDown(ctx context.Context, st streams, name string, destroy bool) error {
 		return err
 	}
 	defer s.Close()
-	env, err := s.get(ctx, name)
+	if sshconfig.ValidateName(name) != nil {
+		return notFound(name) // up never made it; and it names the lock file
+	}
+	paths, err := pathsFor(name)
+	if err != nil {
+		return err
+	}
+	lock, err := lockEnv(ctx, st, name, "removing")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	env, err := s.rt.Get(ctx, name)
+	if errors.Is(err, runtime.ErrNotFound) {
+		forgetEnv(paths, lock) // what a failed up of an older envd left
+		return notFound(name)
+	}
 	if err != nil {
 		return err
 	}
 	if err := s.rt.Remove(ctx, name); err != nil {
-		return err
-	}
-	paths, err := pathsFor(name)
-	if err != nil {
 		return err
 	}
 	if err := sshconfig.Remove(paths.sshConfig, name); err != nil {
@@ -176,12 +188,12 @@ func runDown(ctx context.Context, st streams, name string, destroy bool) error {
 	if err := (sshconfig.KnownHosts{Path: paths.knownHosts}).Unpin(sshconfig.Alias(name)); err != nil {
 		return err
 	}
+	forgetEnv(paths, lock) // the host key goes with the container and its pin
 	fmt.Fprintf(st.out, "%s removed\n", name)
 	if destroy {
 		if err := s.dk.RemoveImage(ctx, env.Image); err != nil {
 			return fmt.Errorf("removing image %s: %w", env.Image, err)
 		}
-		os.RemoveAll(paths.state)
 		fmt.Fprintf(st.out, "image %s removed\n", env.Image)
 		if _, err := pruneHandover(ctx, s.dk); err != nil {
 			return err

@@ -91,7 +91,7 @@ func newUpCmd(s streams) *cobra.Command {
 	f.Float64Var(&o.cpus, "cpus", 0, "CPU limit, e.g. 2.5")
 	f.StringVar(&o.memory, "memory", "", "memory limit, e.g. 8g")
 	f.StringVar(&o.shmSize, "shm-size", "", "size of /dev/shm, e.g. 2g (PyTorch data loaders want more than Docker's 64m)")
-	f.BoolVar(&o.force, "force", false, "recreate the environment if it is already running")
+	f.BoolVar(&o.force, "force", false, "recreate the environment's container, running or stopped, losing what it holds outside its mounts")
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for ssh to answer")
 	f.BoolVar(&o.forwardAgent, "forward-agent", false, "offer your ssh-agent to this environment's ssh sessions (anything running in it can then use your keys)")
 	return c
@@ -154,17 +154,37 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return err
 	}
 
-	if existing, err := rt.Get(ctx, name); err == nil {
-		if existing.Running && !o.force {
-			fmt.Fprintf(s.out, "%s is already running (use --force to recreate it)\n", name)
-			printEndpoints(s.out, name, existing)
-			return nil
+	// One envd at a time creates or removes this environment: the loser
+	// waits, then finds it running.
+	lock, err := lockEnv(ctx, s, name, "starting")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	defer func() {
+		// A failed first up (or replacement) leaves no state dir behind; while
+		// a container exists, its host key stays, so the pin stays valid.
+		if err != nil {
+			getCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, gerr := rt.Get(getCtx, name); errors.Is(gerr, runtime.ErrNotFound) {
+				forgetEnv(paths, lock)
+			}
 		}
-		if err := rt.Remove(ctx, name); err != nil {
+	}()
+	existing, err := rt.Get(ctx, name)
+	if errors.Is(err, runtime.ErrNotFound) {
+		existing = nil
+	} else if err != nil {
+		return err
+	}
+	if existing != nil && existing.Running && !o.force {
+		if err := repairSSHEntry(paths, name, existing); err != nil {
 			return err
 		}
-	} else if !errors.Is(err, runtime.ErrNotFound) {
-		return err
+		fmt.Fprintf(s.out, "%s is already running (use --force to recreate it)\n", name)
+		printEndpoints(s.out, name, existing)
+		return nil
 	}
 
 	res, err := buildPlanned(ctx, s, &o.build, p)
@@ -177,14 +197,6 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		fmt.Fprintf(s.err, "envd: built %s, %d of %d steps cached\n", p.tag, res.Cached, res.Steps)
 	}
 
-	key, err := sshconfig.EnsureUserKey(paths.keyDir)
-	if err != nil {
-		return err
-	}
-	hostPub, token, err := writeEnvState(paths.state, key.AuthorizedKey, p, name)
-	if err != nil {
-		return err
-	}
 	spec.Name, spec.Image = name, p.tag
 	spec.User = "root" // the agent gives the dev user the host's UID, then drops to it
 	spec.Labels = map[string]string{runtime.LabelProjectDir: p.dir, runtime.LabelStateDir: paths.state}
@@ -198,20 +210,48 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	spec.Env = map[string]string{agent.ConfigPathEnv: runDir + "/" + agentConfFile, "ENVD_NAME": name}
 	spec.Ports = append([]runtime.Port{{Name: "ssh", ContainerPort: compile.SSHPort, HostIP: o.host}}, exposedPorts(p.env, o.host)...)
 
-	env, err := rt.Start(ctx, spec)
+	resume := false
+	if existing != nil {
+		if resume, err = resumeOrReplace(ctx, s, rt, dk, existing, spec, o.force); err != nil {
+			return err
+		}
+	}
+
+	key, err := sshconfig.EnsureUserKey(paths.keyDir)
 	if err != nil {
 		return err
 	}
-	// From here on, a failure removes the container and the ssh entry.
+	hostPub, token, err := writeEnvState(paths.state, key.AuthorizedKey, p, name)
+	if err != nil {
+		return err
+	}
+
+	// From here on, a failure (Ctrl-C included) removes the container and
+	// the ssh entry envd made, or stops again the one it resumed.
+	ready := false
 	defer func() {
-		if err != nil {
-			cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			rt.Remove(cleanupCtx, name)
-			sshconfig.Remove(paths.sshConfig, name)
-			sshconfig.KnownHosts{Path: paths.knownHosts}.Unpin(sshconfig.Alias(name))
+		if err == nil || ready {
+			return
 		}
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if resume {
+			rt.Stop(cleanupCtx, name)
+			return
+		}
+		rt.Remove(cleanupCtx, name)
+		sshconfig.Remove(paths.sshConfig, name)
+		sshconfig.KnownHosts{Path: paths.knownHosts}.Unpin(sshconfig.Alias(name))
 	}()
+	var env *runtime.Env
+	if resume {
+		if env, err = rt.Resume(ctx, name); err != nil {
+			return fmt.Errorf("starting %s again: %w\n  hint: envd up --force recreates it, losing what it holds outside its mounts", name, err)
+		}
+		fmt.Fprintf(s.err, "envd: started %s again, as it was\n", name)
+	} else if env, err = rt.Start(ctx, spec); err != nil {
+		return err
+	}
 
 	sshPort := env.Port(compile.SSHPort)
 	if sshPort == nil {
@@ -224,7 +264,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	waitCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	if err := sshclient.WaitReady(waitCtx, target, func(ctx context.Context) error {
-		return stillRunning(ctx, rt, name)
+		return stillRunning(ctx, rt, name, env.RestartCount)
 	}); err != nil {
 		return startFailure(ctx, rt, name, err, o.timeout)
 	}
@@ -253,6 +293,9 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 			fmt.Fprintf(s.out, "  jupyter  http://%s/lab?token=%s\n", hostPort(jp), token)
 		}
 	}
+	// Ready: what follows (the shell, its exit code) never undoes the up.
+	ready = true
+	lock.Release()
 	if o.detach {
 		return nil
 	}
@@ -474,12 +517,14 @@ func dialAddr(p *runtime.Port) string {
 
 func hostPort(p *runtime.Port) string { return dialAddr(p) }
 
-func stillRunning(ctx context.Context, rt runtime.Runtime, name string) error {
+// stillRunning fails once the container exited, even if Docker's restart
+// policy started it again since (restarts was its count at the start).
+func stillRunning(ctx context.Context, rt runtime.Runtime, name string, restarts int) error {
 	env, err := rt.Get(ctx, name)
 	if err != nil {
 		return err
 	}
-	if !env.Running {
+	if !env.Running || env.RestartCount > restarts {
 		return errContainerExited
 	}
 	return nil
@@ -592,17 +637,43 @@ type exitCodeError int
 func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // ensureHostKey loads the environment's host key, creating it on first use.
+// The new key is written aside and linked into place, which fails if
+// another envd made one meanwhile: then that one is used, so two first ups
+// never end with different keys.
 func ensureHostKey(path string) (ssh.PublicKey, error) {
-	if data, err := os.ReadFile(path); err == nil {
-		signer, err := ssh.ParsePrivateKey(data)
-		if err != nil {
-			return nil, fmt.Errorf("host key %s: %w\n  hint: remove it; envd up makes a new one", path, err)
+	for {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			signer, err := ssh.ParsePrivateKey(data)
+			if err != nil {
+				return nil, fmt.Errorf("host key %s: %w\n  hint: remove it; envd up makes a new one", path, err)
+			}
+			return signer.PublicKey(), nil
 		}
-		return signer.PublicKey(), nil
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		pem, pub, err := sshconfig.NewHostKey()
+		if err != nil {
+			return nil, err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+		if err != nil {
+			return nil, err
+		}
+		_, err = tmp.Write(pem)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Link(tmp.Name(), path) // CreateTemp made it 0600
+		}
+		os.Remove(tmp.Name())
+		if err == nil {
+			return pub, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
 	}
-	pem, pub, err := sshconfig.NewHostKey()
-	if err != nil {
-		return nil, err
-	}
-	return pub, atomicfile.Write(path, pem, 0o600)
 }

@@ -2,9 +2,15 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +60,8 @@ func containerConfig(s Spec) (client.ContainerCreateOptions, error) {
 	host := &container.HostConfig{
 		PortBindings: network.PortMap{},
 		ShmSize:      s.ShmSize,
+		// Back by itself after a Docker restart or a crash; not after a stop.
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 	}
 	for _, m := range s.Mounts {
 		bind := m.Source + ":" + m.Target
@@ -102,15 +110,40 @@ func orDefault(s, def string) string {
 }
 
 // Start creates and starts the container; on any failure it is removed.
+// Ports left to the runtime (HostPort 0) are chosen here rather than by
+// Docker, which would pick new ones at every restart: the ssh entry and
+// the URLs envd printed stay valid after a Docker restart.
 func (d *Docker) Start(ctx context.Context, s Spec) (*Env, error) {
+	digest := SpecDigest(s)
+	for attempt := 1; ; attempt++ {
+		pinned, err := pinPorts(s)
+		if err != nil {
+			return nil, err
+		}
+		env, err := d.start(ctx, pinned, digest)
+		var inUse *PortInUseError
+		if errors.As(err, &inUse) && attempt < 3 && ctx.Err() == nil && !portRequested(s, err) {
+			continue // another program took a port we picked, in between
+		}
+		return env, err
+	}
+}
+
+func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error) {
 	opts, err := containerConfig(s)
 	if err != nil {
 		return nil, err
 	}
+	opts.Config.Labels[LabelSpec] = digest
 	created, err := d.api.ContainerCreate(ctx, opts)
 	if err != nil {
+		if ctx.Err() != nil && !cerrdefs.IsConflict(err) {
+			d.removeIfOurs(opts.Name, digest) // Docker may have made it after all
+			return nil, ctx.Err()
+		}
 		if cerrdefs.IsConflict(err) {
-			return nil, fmt.Errorf("a container named %s already exists: %v\n  hint: envd down %s removes it, or choose another --name", opts.Name, err, s.Name)
+			// Not another envd up of this user's: that one holds the lock.
+			return nil, fmt.Errorf("a container named %s was created meanwhile by another program (or another user's envd): %v\n  hint: docker ps -a --filter name=%s shows it; choose another --name", opts.Name, err, opts.Name)
 		}
 		return nil, fmt.Errorf("creating the container: %w", err)
 	}
@@ -119,6 +152,83 @@ func (d *Docker) Start(ctx context.Context, s Spec) (*Env, error) {
 		return nil, startError(err, s)
 	}
 	return d.Get(ctx, s.Name)
+}
+
+// SpecDigest identifies what a Spec asks for (before envd picks ports).
+func SpecDigest(s Spec) string {
+	b, _ := json.Marshal(s) // maps marshal with sorted keys
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// pinPorts gives every port without a HostPort a free one on its address.
+func pinPorts(s Spec) (Spec, error) {
+	s.Ports = slices.Clone(s.Ports)
+	for i, p := range s.Ports {
+		if p.HostPort != 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(orDefault(p.HostIP, "127.0.0.1"), "0"))
+		if err != nil {
+			return s, fmt.Errorf("finding a free port for %s on %s: %w", p.Name, orDefault(p.HostIP, "127.0.0.1"), err)
+		}
+		s.Ports[i].HostPort = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	return s, nil
+}
+
+// portRequested: the port Docker could not bind is one the user asked for.
+func portRequested(s Spec, err error) bool {
+	for _, p := range s.Ports {
+		if p.HostPort != 0 && strings.Contains(err.Error(), ":"+strconv.Itoa(p.HostPort)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Resume starts the stopped container again: same files, same ports.
+func (d *Docker) Resume(ctx context.Context, name string) (*Env, error) {
+	if _, err := d.api.ContainerStart(ctx, ContainerName(name), client.ContainerStartOptions{}); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, ErrNotFound
+		}
+		// Its ports, so that a port taken meanwhile is named.
+		var s Spec
+		if res, ierr := d.api.ContainerInspect(ctx, ContainerName(name), client.ContainerInspectOptions{}); ierr == nil && res.Container.HostConfig != nil {
+			for _, binds := range res.Container.HostConfig.PortBindings {
+				for _, b := range binds {
+					hp, _ := strconv.Atoi(b.HostPort)
+					s.Ports = append(s.Ports, Port{HostIP: b.HostIP.String(), HostPort: hp})
+				}
+			}
+		}
+		return nil, startError(err, s)
+	}
+	return d.Get(ctx, name)
+}
+
+// Stop stops the container within the grace period and keeps it.
+func (d *Docker) Stop(ctx context.Context, name string) error {
+	t := stopTimeout
+	if _, err := d.api.ContainerStop(ctx, ContainerName(name), client.ContainerStopOptions{Timeout: &t}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stopping %s: %w", name, err)
+	}
+	return nil
+}
+
+// Changes is what docker diff shows: the container's own layer.
+func (d *Docker) Changes(ctx context.Context, name string) ([]Change, error) {
+	res, err := d.api.ContainerDiff(ctx, ContainerName(name), client.ContainerDiffOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing what %s changed: %w", name, err)
+	}
+	out := make([]Change, 0, len(res.Changes))
+	for _, c := range res.Changes {
+		out = append(out, Change{Path: c.Path, Kind: c.Kind.String()})
+	}
+	return out, nil
 }
 
 // startError names the usual causes of a failed start.
@@ -146,6 +256,17 @@ func (d *Docker) forceRemove(id string) {
 	d.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
 }
 
+// removeIfOurs removes the container named cname if it is the one made from
+// the spec digest: cleanup after an interrupted create.
+func (d *Docker) removeIfOurs(cname, digest string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := d.api.ContainerInspect(ctx, cname, client.ContainerInspectOptions{})
+	if err == nil && res.Container.Config != nil && res.Container.Config.Labels[LabelSpec] == digest {
+		d.api.ContainerRemove(ctx, res.Container.ID, client.ContainerRemoveOptions{Force: true})
+	}
+}
+
 // Get inspects the environment's container.
 func (d *Docker) Get(ctx context.Context, name string) (*Env, error) {
 	res, err := d.api.ContainerInspect(ctx, ContainerName(name), client.ContainerInspectOptions{})
@@ -160,8 +281,9 @@ func (d *Docker) Get(ctx context.Context, name string) (*Env, error) {
 		return nil, fmt.Errorf("container %s was not made by envd\n  hint: choose another --name, or remove that container yourself", ContainerName(name))
 	}
 	e := &Env{Name: name, ID: c.ID, Image: c.Config.Image, Labels: c.Config.Labels, ProjectDir: c.Config.Labels[LabelProjectDir]}
+	e.ImageID, e.RestartCount = c.Image, c.RestartCount
 	if c.State != nil {
-		e.Status, e.Running = string(c.State.Status), c.State.Running
+		e.Status, e.Running = string(c.State.Status), c.State.Running && !c.State.Restarting
 	}
 	e.Created, _ = time.Parse(time.RFC3339Nano, c.Created)
 	if c.NetworkSettings != nil {

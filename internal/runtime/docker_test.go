@@ -103,3 +103,48 @@ func TestStartErrors(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestRestartAndPorts: a container comes back after a Docker restart, on
+// the same host ports (Docker would pick new ones for HostPort 0).
+func TestRestartAndPorts(t *testing.T) {
+	s := Spec{Name: "x", Image: "x", Ports: []Port{{Name: "ssh", ContainerPort: 2222}, {Name: "web", ContainerPort: 80, HostPort: 8080}}}
+	opts, err := containerConfig(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := opts.HostConfig.RestartPolicy; p.Name != "unless-stopped" {
+		t.Errorf("restart policy %+v, want unless-stopped", p)
+	}
+	pinned, err := pinPorts(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pinned.Ports[0].HostPort == 0 || pinned.Ports[1].HostPort != 8080 || s.Ports[0].HostPort != 0 {
+		t.Errorf("pinned %+v from %+v: want a chosen ssh port, 8080 kept, the spec untouched", pinned.Ports, s.Ports)
+	}
+}
+
+func TestSpecDigest(t *testing.T) {
+	base := func() Spec {
+		return Spec{Name: "x", Image: "x:dev", Env: map[string]string{"A": "1", "B": "2"}, Mounts: []Mount{{Source: "/p", Target: "/home/envd/p"}}}
+	}
+	d := SpecDigest(base())
+	if SpecDigest(base()) != d {
+		t.Fatal("digest of the same spec differs")
+	}
+	for name, change := range map[string]func(*Spec){
+		"memory":  func(s *Spec) { s.Memory = 1 << 30 },
+		"a mount": func(s *Spec) { s.Mounts = append(s.Mounts, Mount{Source: "/data", Target: "/data"}) },
+		"read-only": func(s *Spec) {
+			s.Mounts[0].ReadOnly = true
+		},
+		"gpus": func(s *Spec) { s.GPUs = "all" },
+		"host": func(s *Spec) { s.Ports = []Port{{ContainerPort: 2222, HostIP: "0.0.0.0"}} },
+	} {
+		s := base()
+		change(&s)
+		if SpecDigest(s) == d {
+			t.Errorf("changing %s leaves the digest as it was", name)
+		}
+	}
+}

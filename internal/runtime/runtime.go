@@ -17,6 +17,9 @@ const (
 	LabelProjectDir = "dev.envd.project-dir"
 	LabelStateDir   = "dev.envd.state-dir"
 	LabelUser       = "dev.envd.user"
+	// LabelSpec is the digest of the Spec the container was made from, so
+	// that envd up can tell whether a stopped one is what the user asks for.
+	LabelSpec = "dev.envd.spec"
 )
 
 // Spec is one environment to start.
@@ -63,6 +66,10 @@ type Env struct {
 	Ports      []Port            `json:"ports"`
 	Labels     map[string]string `json:"-"`
 	ProjectDir string            `json:"project_dir,omitempty"`
+
+	ImageID string `json:"-"` // the image it runs, whatever its tag says now
+	// RestartCount is how often Docker's restart policy started it again.
+	RestartCount int `json:"-"`
 }
 
 // Port returns the host side of a published container port, or nil.
@@ -82,10 +89,23 @@ type Runtime interface {
 	// Get returns the environment, or ErrNotFound.
 	Get(ctx context.Context, name string) (*Env, error)
 	List(ctx context.Context) ([]Env, error)
+	// Resume starts a stopped environment's container again, as it was.
+	Resume(ctx context.Context, name string) (*Env, error)
+	// Stop stops the environment within the grace period, keeping it.
+	Stop(ctx context.Context, name string) error
+	// Changes lists the files the container changed in its own layer
+	// (not in mounts): what removing it loses.
+	Changes(ctx context.Context, name string) ([]Change, error)
 	// Remove stops (within the grace period) and removes the environment.
 	Remove(ctx context.Context, name string) error
 	// Logs streams the container's own output (the agent's).
 	Logs(ctx context.Context, name string, follow bool, tail int) (io.ReadCloser, error)
+}
+
+// Change is one path a container added, modified or deleted.
+type Change struct {
+	Path string
+	Kind string // "A", "C" or "D", as docker diff shows them
 }
 
 // ErrNotFound: no environment of that name.
