@@ -215,7 +215,7 @@ type running struct {
 	out, err bytes.Buffer
 }
 
-func startEnvd(t *testing.T, dir string, args ...string) *running {
+func startInBackground(t *testing.T, dir string, args ...string) *running {
 	t.Helper()
 	r := &running{cmd: exec.Command(envdBin, args...)}
 	r.cmd.Dir = dir
@@ -247,8 +247,8 @@ func TestLifecycleConcurrentUp(t *testing.T) {
 
 	both := func(round string) {
 		t.Helper()
-		a := startEnvd(t, dir, "up", "--detach", "--progress", "quiet")
-		b := startEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+		a := startInBackground(t, dir, "up", "--detach", "--progress", "quiet")
+		b := startInBackground(t, dir, "up", "--detach", "--progress", "quiet")
 		ra, rb := a.wait(), b.wait()
 		for _, r := range []result{ra, rb} {
 			if r.code != 0 {
@@ -289,7 +289,7 @@ func TestLifecycleInterrupt(t *testing.T) {
 	t.Cleanup(func() { envd(t, dir, "destroy"); dockerCmd(t, "rmi", "-f", name+":dev") })
 	build(t, dir)
 
-	up := startEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	up := startInBackground(t, dir, "up", "--detach", "--progress", "quiet")
 	eventually(t, 60*time.Second, "the container is made", func() error {
 		_, err := dockerCmd(t, "inspect", "envd-"+name)
 		return err
@@ -315,7 +315,7 @@ func TestLifecycleInterrupt(t *testing.T) {
 	writePrecious(t, dir, name)
 	id := containerID(t, name)
 	dockerCmd(t, "stop", "envd-"+name)
-	up = startEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	up = startInBackground(t, dir, "up", "--detach", "--progress", "quiet")
 	eventually(t, 60*time.Second, "the container runs again", func() error {
 		if st := containerState(t, name); st != "running" {
 			return fmt.Errorf("state %s", st)
@@ -335,7 +335,7 @@ func TestLifecycleInterrupt(t *testing.T) {
 	// envd killed outright during up (no cleanup possible): the next up
 	// finishes the job, ssh entry included; down then leaves nothing.
 	mustEnvd(t, dir, "down")
-	up = startEnvd(t, dir, "up", "--detach", "--progress", "quiet")
+	up = startInBackground(t, dir, "up", "--detach", "--progress", "quiet")
 	eventually(t, 60*time.Second, "the container is made", func() error {
 		_, err := dockerCmd(t, "inspect", "envd-"+name)
 		return err
