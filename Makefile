@@ -2,7 +2,8 @@
 #   make setup   set up this machine, as root: Docker, runc, the registry mirror on 127.0.0.1:5000, bin/ (scripts/setup.sh)
 #   make build   bin/buildkitd (the version go.mod pins), bin/envd and bin/envd-agent (static)
 #   make lint    go vet and a gofmt check
-#   make test    every test, end-to-end included; `make test ENVD_E2E=0` runs only the tests that need no daemons
+#   make test    every test, end-to-end included (then, alone, the one that restarts dockerd);
+#                `make test ENVD_E2E=0` runs only the tests that need no daemons
 GO ?= go
 
 # The end-to-end tests check this variable; they need `make setup` first.
@@ -36,6 +37,10 @@ lint:
 
 test:
 	$(GO) test -count=1 -timeout 40m ./...
+ifeq ($(ENVD_E2E),1)
+	@# It restarts the machine's dockerd (when scripts/setup.sh started it), so it runs alone, after the rest.
+	cd e2e && ENVD_E2E_RESTART_DOCKER=1 $(GO) test -count=1 -timeout 10m -run '^TestLifecycleDockerRestart$$' .
+endif
 
 bench: build
 	$(GO) run ./bench $(BENCH_FLAGS)

@@ -353,7 +353,8 @@ func TestLifecycleInterrupt(t *testing.T) {
 // TestLifecycleDockerRestart: Docker restarted under a running environment;
 // it is back by itself, its files intact, ssh answers at the same place.
 // It stops the machine's dockerd (scripts/setup.sh starts it again), so it
-// runs only when asked: ENVD_E2E_RESTART_DOCKER=1.
+// runs only when asked: ENVD_E2E_RESTART_DOCKER=1, which `make test` sets
+// for a run of this test alone after all the others.
 func TestLifecycleDockerRestart(t *testing.T) {
 	requireE2E(t)
 	if os.Getenv("ENVD_E2E_RESTART_DOCKER") != "1" {
