@@ -218,6 +218,10 @@ func checkSize(thread *starlark.Thread, what string, size float64) error {
 	if s != nil {
 		limit, used = s.memLimit(), s.memUsed()
 	}
+	if size+float64(used) > float64(limit) && s != nil {
+		runtime.GC() // what is used may be garbage
+		used = s.memUsed()
+	}
 	if size+float64(used) > float64(limit) {
 		return &memoryError{msg: fmt.Sprintf("this %s would take %s, and the build file already uses %s: more than its memory limit of %s",
 			what, sizeOf(size), sizeOf(float64(used)), sizeOf(float64(limit)))}
@@ -269,21 +273,12 @@ func addInPlace(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	if l, ok := x.(*starlark.List); ok {
-		it, ok := y.(starlark.Iterable)
-		if !ok {
+		if _, ok := y.(starlark.Iterable); !ok {
 			return nil, fmt.Errorf("unknown binary op: list += %s", y.Type())
 		}
-		var elems []starlark.Value
-		iter := it.Iterate()
-		defer iter.Done()
-		var v starlark.Value
-		for iter.Next(&v) {
-			elems = append(elems, v)
-		}
-		for _, v := range elems {
-			if err := l.Append(v); err != nil {
-				return nil, err
-			}
+		extend, _ := l.Attr("extend")
+		if _, err := starlark.Call(thread, extend, starlark.Tuple{y}, nil); err != nil {
+			return nil, err
 		}
 		return l, nil
 	}
@@ -363,7 +358,12 @@ func heapBytes() uint64 {
 // The returned function stops the watch.
 func (s *state) watchMemory(thread *starlark.Thread) (stop func()) {
 	limit := s.memLimit()
-	s.memBase = heapBytes()
+	// Garbage of earlier work in the process (tests, a fuzzer) must not
+	// count, nor be mistaken for room once collected.
+	if s.memBase = heapBytes(); s.memBase > 64<<20 {
+		runtime.GC()
+		s.memBase = heapBytes()
+	}
 	done := make(chan struct{})
 	var stopped atomic.Bool
 	go func() {
