@@ -142,7 +142,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if _, err := progressMode(o.progress); err != nil {
 		return nil, err
 	}
-	loaded, err := lang.Loader{UpdateModules: o.updateModules}.Load(file, fn)
+	loaded, err := lang.Loader{UpdateModules: o.updateModules, Abort: abortLoad}.Load(file, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +192,14 @@ func checkTag(tag string) error {
 		return usageError{fmt.Errorf("-t %q is not a valid image name: %v\n  hint: use NAME[:TAG] with a lower-case name (letters, digits, and . _ - between them, / between parts) and a tag of letters, digits, _ . - (up to 128), e.g. myproject:dev or registry.example.com/team/app:v1", tag, err)}
 	}
 	return nil
+}
+
+// abortLoad ends envd when a build file's evaluation passed its memory
+// bound inside one call that cannot be interrupted: exiting is the only way
+// to give the memory back before the machine runs out.
+func abortLoad(err error) {
+	fmt.Fprintf(os.Stderr, "error: %v\n", err)
+	os.Exit(exitError)
 }
 
 var notNameChars = regexp.MustCompile(`[^a-z0-9_.-]+`)

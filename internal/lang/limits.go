@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -124,7 +125,13 @@ const (
 	mulFn  = "__envd_mul__"
 	addFn  = "__envd_add__"
 	iaddFn = "__envd_iadd__" // x += y: in place for lists, as Starlark does
+	// x.join(...) and x.replace(...): the string methods whose result can
+	// be far larger than their inputs.
+	methodFn = "__envd_method__"
 )
+
+// sizedMethods are the methods guardOps routes through methodFn.
+var sizedMethods = map[string]bool{"join": true, "replace": true}
 
 var exprType = reflect.TypeOf((*syntax.Expr)(nil)).Elem()
 
@@ -162,6 +169,14 @@ func rewriteNode(v reflect.Value) {
 	for i := 0; i < s.NumField(); i++ {
 		if f := s.Field(i); f.CanSet() {
 			rewriteField(f)
+		}
+	}
+	// After the fields: x.join(a) becomes __envd_method__(x, "join", a).
+	if c, ok := v.Interface().(*syntax.CallExpr); ok {
+		if d, ok := c.Fn.(*syntax.DotExpr); ok && sizedMethods[d.Name.Name] {
+			name := &syntax.Literal{Token: syntax.STRING, TokenPos: d.Name.NamePos, Raw: `"` + d.Name.Name + `"`, Value: d.Name.Name}
+			c.Fn = &syntax.Ident{NamePos: syntax.Start(d), Name: methodFn}
+			c.Args = append([]syntax.Expr{d.X, name}, c.Args...)
 		}
 	}
 }
@@ -285,6 +300,65 @@ func addInPlace(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tupl
 	return starlark.Binary(syntax.PLUS, x, y)
 }
 
+// method calls a join or replace method, checking first the size of a
+// string's result.
+func method(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) < 2 {
+		return nil, fmt.Errorf("%s takes a receiver and a name", methodFn)
+	}
+	recv, rest := args[0], args[2:]
+	name, _ := starlark.AsString(args[1])
+	if str, ok := recv.(starlark.String); ok {
+		if err := checkSize(thread, "string "+name, stringResult(str, name, rest)); err != nil {
+			return nil, err
+		}
+	}
+	var fn starlark.Value
+	if x, ok := recv.(starlark.HasAttrs); ok {
+		var err error
+		if fn, err = x.Attr(name); err != nil {
+			return nil, err
+		}
+	}
+	if fn == nil {
+		return nil, fmt.Errorf("%s has no .%s field or method", recv.Type(), name)
+	}
+	return starlark.Call(thread, fn, rest, kwargs)
+}
+
+// stringResult is the size of s.join(args[0]) or s.replace(args[0],
+// args[1]), or 0 when the arguments are not what they need (the method
+// itself then says so).
+func stringResult(s starlark.String, name string, args starlark.Tuple) float64 {
+	switch {
+	case name == "join" && len(args) == 1:
+		it, ok := args[0].(starlark.Iterable)
+		if !ok {
+			return 0
+		}
+		iter := it.Iterate()
+		defer iter.Done()
+		var size, n float64
+		var v starlark.Value
+		for iter.Next(&v) {
+			if x, ok := v.(starlark.String); ok {
+				size += float64(len(x))
+			}
+			n++
+		}
+		return size + n*float64(len(s))
+	case name == "replace" && len(args) >= 2:
+		old, ok1 := args[0].(starlark.String)
+		repl, ok2 := args[1].(starlark.String)
+		if !ok1 || !ok2 {
+			return 0
+		}
+		n := float64(strings.Count(string(s), string(old)))
+		return float64(len(s)) + n*float64(len(repl))
+	}
+	return 0
+}
+
 func checkConcat(thread *starlark.Thread, x, y starlark.Value) error {
 	if e := elemBytes(x); e > 0 && elemBytes(y) > 0 {
 		return checkSize(thread, "concatenation of a "+x.Type(), e*float64(starlark.Len(x)+starlark.Len(y)))
@@ -320,6 +394,8 @@ func sizeOf(n float64) string {
 		return fmt.Sprintf("%.1f GiB", n/(1<<30))
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MiB", n/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", n/(1<<10))
 	}
 	return fmt.Sprintf("%.0f bytes", n)
 }
@@ -349,6 +425,12 @@ func heapBytes() uint64 {
 	return sample[0].Value.Uint64()
 }
 
+func liveHeapBytes() uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
+
 // watchMemory cancels the thread once the heap has grown by more than the
 // limit since the load began (checked every few milliseconds, confirmed
 // after a garbage collection). A doubling string stops within one doubling
@@ -358,12 +440,11 @@ func heapBytes() uint64 {
 // The returned function stops the watch.
 func (s *state) watchMemory(thread *starlark.Thread) (stop func()) {
 	limit := s.memLimit()
-	// Garbage of earlier work in the process (tests, a fuzzer) must not
-	// count, nor be mistaken for room once collected.
-	if s.memBase = heapBytes(); s.memBase > 64<<20 {
-		runtime.GC()
-		s.memBase = heapBytes()
-	}
+	// Garbage of earlier work in the process (tests, a fuzzer) must not be
+	// mistaken for room once collected: the base is at most what was live
+	// at the last collection. Garbage counted as use is collected before
+	// any verdict (below, and in checkSize).
+	s.memBase = min(heapBytes(), liveHeapBytes())
 	done := make(chan struct{})
 	var stopped atomic.Bool
 	go func() {
@@ -416,10 +497,11 @@ var fileGlobals starlark.StringDict
 
 func withHidden(predeclared starlark.StringDict) starlark.StringDict {
 	g := starlark.StringDict{
-		"range": starlark.NewBuiltin("range", boundedRange),
-		mulFn:   starlark.NewBuiltin("*", multiply),
-		addFn:   starlark.NewBuiltin("+", add),
-		iaddFn:  starlark.NewBuiltin("+=", addInPlace),
+		"range":  starlark.NewBuiltin("range", boundedRange),
+		mulFn:    starlark.NewBuiltin("*", multiply),
+		addFn:    starlark.NewBuiltin("+", add),
+		iaddFn:   starlark.NewBuiltin("+=", addInPlace),
+		methodFn: starlark.NewBuiltin("method", method),
 	}
 	for k, v := range predeclared {
 		g[k] = v

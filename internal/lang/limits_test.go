@@ -44,6 +44,8 @@ func TestBadInput(t *testing.T) {
 		{"string doubled in place", build(img, `s = "x"`, "for i in range(40):", "    s += s"), at(5, 9), "concatenation of a string"},
 		{"string repeated in place", build(img, `s = "x"`, "for i in range(40):", "    s *= 2"), at(5, 9), "repetition"},
 		{"list doubled", build(img, `l = [0]`, "for i in range(40):", "    l += l"), at(5, 9), "concatenation of a list"},
+		{"join", build(img, `s = "x" * 1000000`, "l = [s] * 5000", `j = "-".join(l)`), at(5, 9), "string join would take 4.7 GiB"},
+		{"replace", build(img, `s = "x" * 100000`, `r = s.replace("x", s)`), at(4, 9), "string replace would take 9.3 GiB"},
 		{"list of a huge range", build(img, "l = list(range(2000000000))"), at(3, 14), "range of 2000000000 numbers is longer than a build file may walk"},
 		{"growth in small steps", build(img, `l = []`, "for i in range(10000000):", `    l.append("x" * 1000 + str(i))`), at(5, 9), ""},
 	}
@@ -88,6 +90,7 @@ func TestCheckedOperators(t *testing.T) {
 		`d = {"k": [1]}`, `d["k"] += [2]`,
 		`if b != [1, 2] or n != 7 or s != "ababc" or t != (1, 1, 3) or u != [0, 0] or x != 3.0 or d["k"] != [1, 2]:`,
 		`    fail("wrong: %s %s %s %s %s %s %s" % (b, n, s, t, u, x, d))`,
+		`j = ",".join(["a", "b"])`, `r = "aXb".replace("X", "-", 1)`, `if j != "a,b" or r != "a-b":`, `    fail(j + r)`,
 		`run(["echo " + s])`)
 	if _, err := LoadSource(file, []byte(src), ""); err != nil {
 		t.Fatal(err)
@@ -97,6 +100,8 @@ func TestCheckedOperators(t *testing.T) {
 		{`x = 1 + "b"`, "unknown binary op: int + string"},
 		{`x = [1]` + "\n    " + `x += 1`, "unknown binary op: list += int"},
 		{`x = (1,)` + "\n    " + `x += [1]`, "unknown binary op: tuple + list"},
+		{`x = 1 .join([])`, "int has no .join field or method"},
+		{`x = ",".join([1])`, "join: in list, want string, got int"},
 	} {
 		_, err := LoadSource(file, []byte(build(tt.src)), "")
 		var e *ir.Error
