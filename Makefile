@@ -17,7 +17,10 @@ BUILDKIT_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/moby/build
 #   make bench-smoke  envd only, tiny wheels (~1 min): fails on a re-download, a reinstall or a no-op solve
 BENCH_FLAGS ?=
 
-.PHONY: setup build lint test bench bench-smoke
+#   make fuzz-smoke   FuzzLoad for 30 s from its seeds (testdata/fuzz): no panic, hang or unbounded memory
+FUZZTIME ?= 30s
+
+.PHONY: setup build lint test bench bench-smoke fuzz-smoke
 
 setup:
 	bash scripts/setup.sh
@@ -41,6 +44,9 @@ ifeq ($(ENVD_E2E),1)
 	@# It restarts the machine's dockerd (when scripts/setup.sh started it), so it runs alone, after the rest.
 	cd e2e && ENVD_E2E_RESTART_DOCKER=1 $(GO) test -count=1 -timeout 10m -run '^TestLifecycleDockerRestart$$' .
 endif
+
+fuzz-smoke:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/lang/
 
 bench: build
 	$(GO) run ./bench $(BENCH_FLAGS)

@@ -358,7 +358,7 @@ class _Runtime:
         """Mount a host directory into the container.
 
         Args:
-            host_path: on the host; ~ is the user's home
+            host_path: on the host; ~ is the user's home, a relative path is relative to the build directory; /, system directories, your home itself and the Docker socket need envd up --allow-mount PATH
             envd_path: in the container
         """
         ...
@@ -369,7 +369,7 @@ class _Runtime:
         """Mount a host directory into the container.
 
         Args:
-            src: on the host; ~ is the user's home
+            src: on the host; ~ is the user's home, a relative path is relative to the build directory; /, system directories, your home itself and the Docker socket need envd up --allow-mount PATH
             dest: in the container
         """
         ...

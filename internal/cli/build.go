@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/progress/progressui"
@@ -114,6 +115,13 @@ type buildPlan struct {
 }
 
 func (o *buildOptions) plan() (*buildPlan, error) {
+	// Before anything is read or built: a bad tag was found only by the
+	// final docker tag, after the whole build, leaving a stray image.
+	if o.tag != "" {
+		if err := checkTag(o.tag); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := filepath.Abs(o.path)
 	if err != nil {
 		return nil, err
@@ -134,7 +142,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if _, err := progressMode(o.progress); err != nil {
 		return nil, err
 	}
-	loaded, err := lang.Loader{UpdateModules: o.updateModules}.Load(file, fn)
+	loaded, err := lang.Loader{UpdateModules: o.updateModules, Abort: abortLoad}.Load(file, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +177,29 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkTag accepts what Docker accepts as an image name to tag: a
+// lower-case repository with an optional registry host and :tag, no digest.
+func checkTag(tag string) error {
+	ref, err := reference.ParseNormalizedNamed(tag)
+	if err == nil {
+		if _, digested := ref.(reference.Digested); digested {
+			err = errors.New("a digest (@sha256:...) names an image, it cannot be given to a new one")
+		}
+	}
+	if err != nil {
+		return usageError{fmt.Errorf("-t %q is not a valid image name: %v\n  hint: use NAME[:TAG] with a lower-case name (letters, digits, and . _ - between them, / between parts) and a tag of letters, digits, _ . - (up to 128), e.g. myproject:dev or registry.example.com/team/app:v1", tag, err)}
+	}
+	return nil
+}
+
+// abortLoad ends envd when a build file's evaluation passed its memory
+// bound inside one call that cannot be interrupted: exiting is the only way
+// to give the memory back before the machine runs out.
+func abortLoad(err error) {
+	fmt.Fprintf(os.Stderr, "error: %v\n", err)
+	os.Exit(exitError)
 }
 
 var notNameChars = regexp.MustCompile(`[^a-z0-9_.-]+`)

@@ -130,6 +130,41 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			code:  1, want: []string{"envd-agent not found", "make build", "ENVD_AGENT"},
 		},
 		{
+			name:  "NUL byte",
+			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n  \x00 install.apt_packages(name=[\"x\"])\n"},
+			code:  1, want: []string{"build.envd:3:3: NUL byte", "hint:"},
+		},
+		{
+			name:  "memory bomb",
+			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n    l = [0] * 1000000000\n"},
+			code:  1, want: []string{"build.envd:3:9:", "memory limit of 1.0 GiB", "hint:"},
+		},
+		{
+			name:  "string doubled",
+			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n    s = \"x\"\n    for i in range(40):\n        s = s + s\n"},
+			code:  1, want: []string{"build.envd:5:13:", "memory limit", "hint:"},
+		},
+		{
+			name:  "def shadows a builtin",
+			files: map[string]string{"build.envd": "def base(os):\n    pass\n\ndef build():\n    base(os=\"debian12\")\n"},
+			code:  1, want: []string{"build.envd:1:5:", `def "base" would replace envd's builtin base`},
+		},
+		{
+			name:  "ssh port exposed",
+			files: map[string]string{"build.envd": "def build():\n    base(os=\"debian12\", language=\"python3\")\n    runtime.expose(envd_port=2222)\n"},
+			code:  1, want: []string{"build.envd:3:5:", "ssh port"},
+		},
+		{
+			name:  "tag with a space",
+			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n"},
+			args:  []string{"-t", "BAD TAG"}, code: 2, want: []string{`-t "BAD TAG" is not a valid image name`, "myproject:dev"},
+		},
+		{
+			name:  "tag in capitals",
+			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n"},
+			args:  []string{"-t", "Basic:Dev"}, code: 2, want: []string{`-t "Basic:Dev" is not a valid image name`, "lower-case"},
+		},
+		{
 			name:  "docker not reachable",
 			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n"},
 			code:  1, want: []string{"cannot reach Docker", "--output type=oci"},

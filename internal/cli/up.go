@@ -57,8 +57,10 @@ type upOptions struct {
 	force    bool
 	timeout  time.Duration
 	sshAsked bool // --gpus given explicitly
-
+	// forwardAgent: the ssh entry and envd's own client forward the user's ssh-agent.
 	forwardAgent bool
+	// allowMounts are the sensitive host paths runtime.mount may mount.
+	allowMounts []string
 }
 
 func newUpCmd(s streams) *cobra.Command {
@@ -85,6 +87,7 @@ func newUpCmd(s streams) *cobra.Command {
 	f.StringVar(&o.name, "name", "", "environment name (default: the directory's name); ssh <name>.envd")
 	f.BoolVarP(&o.detach, "detach", "d", false, "start and print how to connect, without opening a shell")
 	f.StringArrayVarP(&o.volumes, "volume", "v", nil, "extra bind mount HOST:CONTAINER[:ro] (repeatable)")
+	f.StringArrayVar(&o.allowMounts, "allow-mount", nil, "let runtime.mount mount this host path although it is sensitive (/, a system directory, your home, the Docker socket); repeatable")
 	f.StringVar(&o.host, "host", "127.0.0.1", "address the ssh port and exposed ports are published on")
 	f.StringVar(&o.gpus, "gpus", "", "GPUs to use: a number or all (default: all when build.envd installs CUDA)")
 	f.BoolVar(&o.noGPU, "no-gpu", false, "run without GPUs even when build.envd installs CUDA")
@@ -138,7 +141,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return ir.Errorf(p.env.Base.Pos, `use base(os="ubuntu22.04", language="python3") or base(image=..., dev=True)`,
 			"envd up needs a dev environment (one with envd's agent), but this base has dev=False")
 	}
-	spec, err := o.resources(p.env)
+	spec, err := o.resources(s.err, p)
 	if err != nil {
 		return err
 	}
@@ -302,8 +305,10 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	return attach(ctx, target)
 }
 
-// resources turns the resource flags into a Spec.
-func (o *upOptions) resources(env *ir.Environment) (runtime.Spec, error) {
+// resources turns the resource flags and mounts into a Spec, and says on w
+// which host paths it mounts.
+func (o *upOptions) resources(w io.Writer, p *buildPlan) (runtime.Spec, error) {
+	env := p.env
 	var spec runtime.Spec
 	switch {
 	case o.noGPU:
@@ -348,19 +353,117 @@ func (o *upOptions) resources(env *ir.Environment) (runtime.Spec, error) {
 		}
 		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: src, Target: parts[1], ReadOnly: len(parts) == 3 && parts[2] == "ro"})
 	}
-	for _, m := range env.Mounts {
-		src := m.HostPath
-		if strings.HasPrefix(src, "~/") {
-			home, _ := os.UserHomeDir()
-			src = filepath.Join(home, src[2:])
+	mounts, err := o.buildMounts(env, p.dir)
+	if err != nil {
+		return spec, err
+	}
+	spec.Mounts = append(spec.Mounts, mounts...)
+	// Every host path the environment sees, said before anything starts.
+	fmt.Fprintf(w, "envd: mounting %s at %s (the project directory)\n", p.dir, projectMount(p))
+	for _, m := range spec.Mounts {
+		mode := "read-write"
+		if m.ReadOnly {
+			mode = "read-only"
 		}
-		// A data.envd() directory may not exist yet; Docker would make it root's.
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return spec, ir.Errorf(m.Pos, "check runtime.mount(host_path=...)", "cannot create mount source %s: %v", src, err)
-		}
-		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: src, Target: m.EnvdPath})
+		fmt.Fprintf(w, "envd: mounting %s at %s (%s)\n", m.Source, m.Target, mode)
 	}
 	return spec, nil
+}
+
+// buildMounts resolves runtime.mount() sources (~ is the home directory, a
+// relative path is relative to the build directory), refuses the host's
+// sensitive paths unless --allow-mount names them, and creates a missing
+// source only under the home or build directory.
+func (o *upOptions) buildMounts(env *ir.Environment, buildDir string) ([]runtime.Mount, error) {
+	home, _ := os.UserHomeDir()
+	allowed := map[string]bool{}
+	for _, a := range o.allowMounts {
+		if abs, err := filepath.Abs(a); err == nil {
+			allowed[abs] = true
+		}
+	}
+	var mounts []runtime.Mount
+	var errs []error
+	for _, m := range env.Mounts {
+		src := m.HostPath
+		switch {
+		case src == "~":
+			src = home
+		case strings.HasPrefix(src, "~/"):
+			src = filepath.Join(home, src[2:])
+		case !filepath.IsAbs(src):
+			src = filepath.Join(buildDir, src)
+		}
+		src = filepath.Clean(src)
+		real := src
+		if r, err := filepath.EvalSymlinks(src); err == nil {
+			real = r
+		}
+		reason := sensitiveMount(src, home)
+		if reason == "" {
+			reason = sensitiveMount(real, home)
+		}
+		if reason != "" && !allowed[src] && !allowed[real] {
+			errs = append(errs, ir.Errorf(m.Pos, fmt.Sprintf("if you mean it, run envd up --allow-mount %s; otherwise mount a directory of your project or home", src),
+				"runtime.mount would give the environment read-write access to %s: %s", src, reason))
+			continue
+		}
+		mounts = append(mounts, runtime.Mount{Source: src, Target: m.EnvdPath})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for i, m := range mounts {
+		if _, err := os.Lstat(m.Source); err == nil {
+			continue
+		}
+		pos := env.Mounts[i].Pos
+		// A data.envd() directory may not exist yet; Docker would make it
+		// root's, anywhere. envd makes it only where the user's own files are.
+		if !(within(m.Source, home) && m.Source != home) && !within(m.Source, buildDir) {
+			return nil, ir.Errorf(pos, fmt.Sprintf("create it first (mkdir -p %s), or fix runtime.mount(host_path=...)", m.Source),
+				"mount source %s does not exist, and envd creates missing ones only under your home or the build directory", m.Source)
+		}
+		if err := os.MkdirAll(m.Source, 0o755); err != nil {
+			return nil, ir.Errorf(pos, "check runtime.mount(host_path=...)", "cannot create mount source %s: %v", m.Source, err)
+		}
+	}
+	return mounts, nil
+}
+
+// systemDirs are the host's own directories: mounting one read-write lets
+// the environment change the host.
+var systemDirs = []string{"/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/proc", "/sys", "/dev", "/var", "/run", "/root"}
+
+// sensitiveMount says why mounting p needs the user's consent, or "".
+func sensitiveMount(p, home string) string {
+	p = filepath.Clean(p)
+	switch {
+	case p == "/":
+		return "the whole host file system"
+	case filepath.Base(p) == "docker.sock":
+		return "the Docker socket, which makes whoever uses it root on the host"
+	case home != "" && p == home:
+		return "your whole home directory"
+	case home != "" && within(p, filepath.Join(home, ".ssh")):
+		return "your ssh keys"
+	case home != "" && within(p, home):
+		return "" // the user's own files, e.g. ~/data (even when home is /root)
+	case home != "" && within(home, p):
+		return "a parent of your home directory, with the files of other users"
+	}
+	for _, d := range systemDirs {
+		if within(p, d) {
+			return "a system directory (" + d + ")"
+		}
+	}
+	return ""
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 func projectMount(p *buildPlan) string { return compile.DevHome + "/" + p.project }

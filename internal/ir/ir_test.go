@@ -59,6 +59,17 @@ func TestValidate(t *testing.T) {
 		{"empty run", func(e *Environment) { e.Steps = []Step{{Run: &RunStep{}, Pos: p}} }, "no commands"},
 		{"bad env key", func(e *Environment) { e.Environ = map[string]string{"1X": "y"} }, "invalid environment variable name"},
 		{"bad port", func(e *Environment) { e.Expose = []Expose{{EnvdPort: 70000, Pos: p}} }, "out of range"},
+		{"ssh port exposed", func(e *Environment) {
+			e.Base.Dev = true
+			e.Expose = []Expose{{EnvdPort: 2222, Pos: p}}
+		}, "build.envd:3:5: envd_port 2222 is the environment's ssh port"},
+		{"ssh port without the agent", func(e *Environment) { e.Expose = []Expose{{EnvdPort: 2222, Pos: p}} }, ""},
+		{"port exposed twice", func(e *Environment) {
+			e.Expose = []Expose{{EnvdPort: 8080, Pos: p}, {EnvdPort: 8080, Pos: Pos{File: "build.envd", Line: 4, Col: 5}}}
+		}, "build.envd:4:5: envd_port 8080 is already exposed at build.envd:3:5"},
+		{"host port twice", func(e *Environment) {
+			e.Expose = []Expose{{EnvdPort: 80, HostPort: 9000, Pos: p}, {EnvdPort: 81, HostPort: 9000, Pos: Pos{File: "build.envd", Line: 4, Col: 5}}}
+		}, "build.envd:4:5: host_port 9000 is already used at build.envd:3:5"},
 		{"empty daemon", func(e *Environment) { e.Daemons = []Daemon{{Pos: p}} }, "empty command"},
 		{"bad extension", func(e *Environment) { e.VSCodeExtensions = []Package{{Name: "python", Pos: p}} }, "publisher.name"},
 	}

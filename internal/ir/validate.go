@@ -38,6 +38,10 @@ var (
 	extensionID    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9\-]*\.[A-Za-z0-9][A-Za-z0-9\-_.]*(@[A-Za-z0-9.\-]+)?$`)
 )
 
+// SSHPort is where the agent's sshd listens in a dev container: the same
+// value as compile.SSHPort (a test in internal/cli keeps them equal).
+const SSHPort = 2222
+
 // Validate reports every mistake it finds, each an *Error, joined.
 func (e *Environment) Validate() error {
 	var errs []error
@@ -95,7 +99,22 @@ func (e *Environment) Validate() error {
 			add(Errorf(Pos{}, "names are letters, digits and _, not starting with a digit", "invalid environment variable name %q", k))
 		}
 	}
+	envdPorts, hostPorts := map[int]Pos{}, map[int]Pos{}
 	for _, x := range e.Expose {
+		if first, dup := envdPorts[x.EnvdPort]; dup {
+			add(Errorf(x.Pos, "expose each port once; remove this call or change that one", "envd_port %d is already exposed at %s", x.EnvdPort, first))
+		} else {
+			envdPorts[x.EnvdPort] = x.Pos
+		}
+		if first, dup := hostPorts[x.HostPort]; dup && x.HostPort != 0 {
+			add(Errorf(x.Pos, "give each a different host_port, or 0 to pick a free one", "host_port %d is already used at %s", x.HostPort, first))
+		} else {
+			hostPorts[x.HostPort] = x.Pos
+		}
+		if e.Base.Dev && x.EnvdPort == SSHPort {
+			add(Errorf(x.Pos, "envd up already publishes ssh (see `envd up` output or ssh NAME.envd); remove this call, or expose another port",
+				"envd_port %d is the environment's ssh port, which envd publishes itself", SSHPort))
+		}
 		if x.EnvdPort < 1 || x.EnvdPort > 65535 {
 			add(Errorf(x.Pos, "use a port from 1 to 65535", "envd_port %d is out of range", x.EnvdPort))
 		}

@@ -122,7 +122,12 @@ func (s *state) evalError(err error) error {
 		return &e
 	}
 	hint := ""
+	var me *memoryError
 	switch {
+	case errors.As(err, &me):
+		msg, hint = me.msg, memoryHint
+	case s.outOfMemory.Load() > 0:
+		return s.memoryExceeded(pos, fn)
 	case s.outOfSteps > 0:
 		msg = fmt.Sprintf("build file ran too long (more than %d steps)", s.outOfSteps)
 		if fn != "" && fn != "<toplevel>" {

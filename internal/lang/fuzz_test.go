@@ -2,6 +2,7 @@ package lang
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,10 +13,14 @@ import (
 )
 
 // FuzzLoad runs the interpreter and the builtins on arbitrary files: no
-// panic, no hang beyond the step limit, and every error a positioned
+// panic, no hang beyond the step limit, no memory beyond the memory limit
+// (64 MiB here; a load that passes twice that in one uninterruptible call
+// crashes the fuzzer, which saves the input), and every error a positioned
 // *ir.Error. Its seeds are real build files (the article's blocks, the
-// repository's examples, every builtin); `go test` runs them as a test,
-// `go test -fuzz=FuzzLoad ./internal/lang` explores from them.
+// repository's examples, every builtin) and, in testdata/fuzz/FuzzLoad,
+// every bad input found (NUL bytes, memory bombs, builtin names, ...);
+// `go test` runs them as a test, `make fuzz-smoke` explores from them for
+// 30 s in CI, `go test -fuzz=FuzzLoad ./internal/lang` for longer.
 func FuzzLoad(f *testing.F) {
 	var seeds []string
 	for _, pattern := range []string{"testdata/*.envd", "../../examples/*/build.envd"} {
@@ -45,7 +50,8 @@ func FuzzLoad(f *testing.F) {
 	cache := f.TempDir()
 	f.Fuzz(func(t *testing.T, src []byte) {
 		// Offline: an include(git=...) must not reach the network.
-		l := Loader{Print: io.Discard, MaxSteps: 100_000, Offline: true, ModuleCache: cache}
+		l := Loader{Print: io.Discard, MaxSteps: 100_000, MaxMemory: 64 << 20, Offline: true, ModuleCache: cache,
+			Abort: func(err error) { panic(fmt.Sprintf("memory bound not enforced: %v\nsource:\n%s", err, src)) }}
 		_, err := l.LoadSource("build.envd", src, "")
 		if err == nil {
 			return

@@ -171,6 +171,18 @@ func TestIncludeErrors(t *testing.T) {
 			"lib/a.envd": "b = include(path=\"b.envd\")\n",
 			"lib/b.envd": "a = include(path=\"../build.envd\")\n",
 		}, ir.Pos{File: "lib/b.envd", Line: 1, Col: 5}, "include cycle: build.envd → lib/a.envd → lib/b.envd → build.envd"},
+		{"module shadows a builtin", map[string]string{
+			"build.envd": "lib = include(path=\"lib.envd\")\n" + build("lib.f()"),
+			"lib.envd":   "def f():\n    pass\n\ndef install(x):\n    pass\n",
+		}, ir.Pos{File: "lib.envd", Line: 4, Col: 5}, `def "install" would replace envd's builtin install`},
+		{"NUL in a module", map[string]string{
+			"build.envd": "lib = include(path=\"lib.envd\")\n" + build("lib.f()"),
+			"lib.envd":   "def f():\n    pass\x00\n",
+		}, ir.Pos{File: "lib.envd", Line: 2, Col: 9}, "NUL byte"},
+		{"memory in a module", map[string]string{
+			"build.envd": "lib = include(path=\"lib.envd\")\n" + build("lib.f()"),
+			"lib.envd":   "def f():\n    return \"ab\" * 2000000000\n",
+		}, ir.Pos{File: "lib.envd", Line: 2, Col: 12}, "memory limit"},
 		{"not a file", map[string]string{
 			"build.envd": "lib = include(path=\"lib\")\n" + build("pass"),
 			"lib/x":      "",

@@ -50,6 +50,13 @@ type Loader struct {
 	Print io.Writer
 	// MaxSteps overrides DefaultMaxSteps when non-zero.
 	MaxSteps uint64
+	// MaxMemory overrides DefaultMaxMemory (bytes) when non-zero.
+	MaxMemory uint64
+	// Abort, when set, is called (from another goroutine) with the error if
+	// the load passes twice MaxMemory inside one builtin call that the
+	// memory bound cannot interrupt; it should end the process. Without
+	// it, Load returns once that call does.
+	Abort func(error)
 	// UpdateModules moves the pin of every git include to the current commit
 	// of its ref and rewrites envd.lock (envd build --update-modules).
 	// Without it a pinned module is used as pinned, from the cache when it
@@ -104,6 +111,7 @@ func (l Loader) LoadSource(filename string, src []byte, fn string) (res *Result,
 	}
 	s := newState(filename, l)
 	thread := s.thread()
+	defer s.watchMemory(thread)()
 	globals, err := s.exec(thread, filename, src)
 	if err != nil {
 		return nil, err

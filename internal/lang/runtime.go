@@ -26,7 +26,7 @@ var runtimeModule = newModule("runtime", "How the container runs (envd up), not 
 		`commands:commands  # argv lists, or strings run with sh -c`,
 	}},
 	member{name: "mount", h: runtimeMount, doc: "Mount a host directory into the container.", params: []string{
-		`host_path|src:str  # on the host; ~ is the user's home`,
+		`host_path|src:str  # on the host; ~ is the user's home, a relative path is relative to the build directory; /, system directories, your home itself and the Docker socket need envd up --allow-mount PATH`,
 		`envd_path|dest:str  # in the container`,
 	}},
 	member{name: "command", h: runtimeCommand, doc: "Named commands for the environment, like a Makefile's targets.", params: []string{

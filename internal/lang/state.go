@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -28,9 +29,11 @@ type state struct {
 	first map[string]ir.Pos
 	// pythonBy names the builtin that chose the Python version ("" while
 	// Python is absent or implied by python packages).
-	pythonBy   string
-	outOfSteps uint64    // the step limit, once it was hit
-	inc        *includes // include() bookkeeping
+	pythonBy    string
+	outOfSteps  uint64        // the step limit, once it was hit
+	outOfMemory atomic.Uint64 // the memory limit, once it was hit (watchMemory)
+	memBase     uint64        // the heap when the load began
+	inc         *includes     // include() bookkeeping
 }
 
 const stateKey = "envd.lang.state"
@@ -45,16 +48,24 @@ func newState(path string, opts Loader) *state {
 // thread, and returns its globals. Errors are *ir.Error at a place in it.
 func (s *state) exec(thread *starlark.Thread, filename string, src []byte) (starlark.StringDict, error) {
 	s.read = append(s.read, filename)
+	src = trimBOM(src)
+	if err := checkSource(filename, src); err != nil {
+		return nil, err
+	}
 	f, err := fileOptions.Parse(filename, src, 0)
 	if err != nil {
 		return nil, syntaxError(filename, err, src)
 	}
+	if err := checkShadowing(f); err != nil {
+		return nil, err
+	}
+	guardOps(f)
 	s.starts[filename] = exprStarts(f)
-	prog, err := starlark.FileProgram(f, predeclared.Has)
+	prog, err := starlark.FileProgram(f, fileGlobals.Has)
 	if err != nil {
 		return nil, s.resolveErrors(err, f)
 	}
-	globals, err := prog.Init(thread, predeclared)
+	globals, err := prog.Init(thread, fileGlobals)
 	if err != nil {
 		return nil, s.evalError(err)
 	}
@@ -291,6 +302,7 @@ func init() {
 	for _, m := range modules {
 		predeclared[m.name] = m
 	}
+	fileGlobals = withHidden(predeclared)
 }
 
 // modules lists the namespaces, in the order the reference lists them; it
