@@ -346,7 +346,9 @@ func stringResult(s starlark.String, name string, args starlark.Tuple) float64 {
 			}
 			n++
 		}
-		return size + n*float64(len(s))
+		// Starlark's join grows a strings.Builder by doubling: at its peak
+		// it holds the old buffer and one up to twice the result.
+		return 3 * (size + n*float64(len(s)))
 	case name == "replace" && len(args) >= 2:
 		old, ok1 := args[0].(starlark.String)
 		repl, ok2 := args[1].(starlark.String)
