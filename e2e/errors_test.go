@@ -91,6 +91,16 @@ func TestInterruptCancelsBuild(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	start := time.Now()
+	if code := interrupt(t, cmd, stderr); code != 130 {
+		t.Errorf("exit code %d after SIGINT, want 130\n%s", code, stderr.String())
+	}
+	t.Logf("envd exited %.1fs after SIGINT", time.Since(start).Seconds())
+}
+
+// interrupt sends SIGINT as a terminal's Ctrl-C would and returns envd's
+// exit code; envd must be gone within 30 s.
+func interrupt(t *testing.T, cmd *exec.Cmd, stderr *lockedBuffer) int {
+	t.Helper()
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -100,10 +110,7 @@ func TestInterruptCancelsBuild(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("envd still running 30s after SIGINT:\n%s", stderr.String())
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Errorf("exit code %d after SIGINT, want 130\n%s", code, stderr.String())
-	}
-	t.Logf("envd exited %.1fs after SIGINT", time.Since(start).Seconds())
+	return cmd.ProcessState.ExitCode()
 }
 
 // lockedBuffer is a bytes.Buffer safe to read while a process writes to it.

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -114,16 +113,7 @@ func TestInterruptAtEachBuildPhase(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			time.Sleep(tc.delay)
-			cmd.Process.Signal(syscall.SIGINT)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-				t.Fatalf("envd still running 30s after SIGINT:\n%s", stderr.String())
-			}
-			code := cmd.ProcessState.ExitCode()
+			code := interrupt(t, cmd, stderr)
 			t.Logf("envd exited %d after SIGINT while %s", code, tc.phase)
 			if code != 130 && code != 0 {
 				t.Errorf("exit code %d after SIGINT, want 130\n%s", code, stderr.String())
