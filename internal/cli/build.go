@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,10 +174,20 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		if err == nil {
 			p.buildKey = key
 		} else if !errors.Is(err, buildkey.ErrUncacheable) {
-			return nil, err
+			return nil, unreadableInput(err)
 		}
 	}
 	return p, nil
+}
+
+// unreadableInput explains a file the build reads that could not be hashed
+// (most often one removed between loading the build file and hashing it).
+func unreadableInput(err error) error {
+	var pathErr *fs.PathError
+	if !errors.As(err, &pathErr) {
+		return err
+	}
+	return fmt.Errorf("cannot read %s, which the build uses: %v\n  hint: check that it exists and is readable; if it was being changed or removed just now, run the command again", pathErr.Path, pathErr.Err)
 }
 
 // checkTag accepts what Docker accepts as an image name to tag: a

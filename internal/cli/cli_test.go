@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,5 +231,24 @@ func TestContextCommands(t *testing.T) {
 		if code != s.code || !strings.Contains(out+errOut, s.want) {
 			t.Errorf("envd %v: exit %d, output %q%q; want exit %d containing %q", s.args, code, out, errOut, s.code, s.want)
 		}
+	}
+}
+
+func TestUnreadableInput(t *testing.T) {
+	dir := t.TempDir()
+	_, statErr := os.Lstat(filepath.Join(dir, "data", "gone.bin"))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"removed file", statErr, "cannot read " + filepath.Join(dir, "data", "gone.bin") + ", which the build uses: no such file or directory\n  hint:"},
+		{"other error", errors.New("boom"), "boom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := unreadableInput(tc.err).Error(); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("got %q, want it to start with %q", got, tc.want)
+			}
+		})
 	}
 }
