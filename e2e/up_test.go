@@ -201,6 +201,14 @@ func TestUpSSHDaemonAndDown(t *testing.T) {
 	if out, err := exec.Command("ssh", "-F", sshConfig, "-o", "BatchMode=yes", name+".envd", "echo", "openssh-ok").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "openssh-ok" {
 		t.Errorf("ssh %s.envd: %v\n%s", name, err, out)
 	}
+	// It went through envd (ProxyCommand), which finds the environment
+	// wherever it is published: a wrong Port in the entry changes nothing.
+	if cfg, _ := os.ReadFile(sshConfig); !strings.Contains(string(cfg), "ProxyCommand "+envdBin+" ssh --stdio "+name+"\n") {
+		t.Errorf("the ssh entry has no ProxyCommand through %s:\n%s", envdBin, cfg)
+	}
+	if out, err := exec.Command("ssh", "-F", sshConfig, "-o", "BatchMode=yes", "-p", "1", name+".envd", "echo", "proxied").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "proxied" {
+		t.Errorf("ssh -p 1 %s.envd (the port is not used with ProxyCommand): %v\n%s", name, err, out)
+	}
 
 	// Key only: a password and a stranger's key are refused.
 	if _, err := dialEnv(t, name, ssh.Password("envd")); err == nil {

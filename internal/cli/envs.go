@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,18 +271,71 @@ func runRemote(ctx context.Context, name, cmd string) error {
 }
 
 func newSSHCmd(st streams) *cobra.Command {
-	return &cobra.Command{
+	var stdio bool
+	c := &cobra.Command{
 		Use:   "ssh [NAME]",
 		Short: "Open a shell in an environment (envd's own ssh client)",
 		Args:  maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if stdio && len(args) == 1 {
+				// ssh's ProxyCommand may pass the host as typed: NAME.envd.
+				args[0] = strings.TrimSuffix(args[0], sshconfig.Suffix)
+			}
 			name, err := envName(args)
 			if err != nil {
 				return err
 			}
+			if stdio {
+				return proxyStdio(c.Context(), name, os.Stdin, os.Stdout)
+			}
 			return runRemote(c.Context(), name, "")
 		},
 	}
+	c.Flags().BoolVar(&stdio, "stdio", false, "connect standard input and output to the environment's sshd (what the ssh config's ProxyCommand runs)")
+	return c
+}
+
+// proxyStdio carries one ssh connection between stdin/stdout and the
+// environment's sshd, found where it is now.
+func proxyStdio(ctx context.Context, name string, in io.Reader, out io.Writer) error {
+	s, err := openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	env, err := s.get(ctx, name)
+	if err != nil {
+		return err
+	}
+	p := env.Port(compile.SSHPort)
+	if !env.Running || p == nil {
+		return fmt.Errorf("%s is not running (%s)\n  hint: envd up starts it again", name, env.Status)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", dialAddr(p))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer conn.Close()
+	go func() {
+		io.Copy(conn, in)
+		conn.(*net.TCPConn).CloseWrite() // ssh is done sending
+	}()
+	_, err = io.Copy(out, conn)
+	return err
+}
+
+// envdPath is this binary, for the ssh config's ProxyCommand; "" (a plain
+// HostName and Port entry) when it cannot be told.
+func envdPath() string {
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	return p
 }
 
 func newExecCmd(st streams) *cobra.Command {

@@ -62,7 +62,7 @@ func repairSSHEntry(paths envPaths, name string, env *runtime.Env) error {
 	}
 	if err := sshconfig.Add(paths.sshConfig, sshconfig.Entry{
 		Name: name, HostName: p.HostIP, Port: p.HostPort, User: containerUser(),
-		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts, ForwardAgent: forwardsAgent(env),
+		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts, ForwardAgent: forwardsAgent(env), Proxy: envdPath(),
 	}); err != nil {
 		return err
 	}

@@ -279,7 +279,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	}
 	if err := sshconfig.Add(paths.sshConfig, sshconfig.Entry{
 		Name: name, HostName: sshPort.HostIP, Port: sshPort.HostPort, User: target.User,
-		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts, ForwardAgent: o.forwardAgent,
+		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts, ForwardAgent: o.forwardAgent, Proxy: envdPath(),
 	}); err != nil {
 		return err
 	}

@@ -55,6 +55,11 @@ type Entry struct {
 	// asked for (envd up --forward-agent): while a session is open, anything
 	// running in the environment could use the user's keys.
 	ForwardAgent bool
+	// Proxy, when set, is the absolute path of the envd binary: ssh then
+	// reaches the environment through "envd ssh --stdio NAME" (ProxyCommand),
+	// which finds it wherever it runs now, rather than through HostName and
+	// Port, which are kept for the record.
+	Proxy string
 }
 
 // Add writes e's block into the ssh config at path, replacing the block of the
@@ -148,6 +153,9 @@ func Entries(path string) ([]Entry, error) {
 				e.KnownHostsFile = value
 			case "forwardagent":
 				e.ForwardAgent = value == "yes"
+			case "proxycommand":
+				proxy, _ := strings.CutSuffix(strings.TrimSpace(value), " ssh --stdio "+b.name)
+				e.Proxy = strings.Trim(proxy, `"`)
 			}
 		}
 		entries = append(entries, e)
@@ -161,23 +169,28 @@ func (e Entry) render(eol string) []byte {
 		"Host " + Alias(e.Name),
 		"  HostName " + e.HostName,
 		"  Port " + strconv.Itoa(e.Port),
-		"  User " + e.User,
-		"  IdentityFile " + quote(e.IdentityFile),
+	}
+	if e.Proxy != "" {
+		lines = append(lines, "  ProxyCommand "+quote(e.Proxy)+" ssh --stdio "+e.Name)
+	}
+	lines = append(lines,
+		"  User "+e.User,
+		"  IdentityFile "+quote(e.IdentityFile),
 		"  IdentitiesOnly yes",
-		"  HostKeyAlias " + Alias(e.Name),
-		"  UserKnownHostsFile " + quote(e.KnownHostsFile),
+		"  HostKeyAlias "+Alias(e.Name),
+		"  UserKnownHostsFile "+quote(e.KnownHostsFile),
 		// Security comes from the pinned host key, not from turning checks off.
 		"  StrictHostKeyChecking yes",
 		// Said either way, so a user's `ForwardAgent yes` for all hosts
 		// below does not apply here unasked.
-		"  ForwardAgent " + yesNo(e.ForwardAgent),
+		"  ForwardAgent "+yesNo(e.ForwardAgent),
 		// Blocks go at the top, where the user may have lines outside any
 		// Host section (options, Include); without this they would apply to
 		// this host only instead of to all hosts.
 		"# back to all hosts, so the lines below keep their meaning",
 		"Host *",
-		endMarker + e.Name,
-	}
+		endMarker+e.Name,
+	)
 	return []byte(strings.Join(lines, eol) + eol)
 }
 
@@ -191,6 +204,10 @@ func yesNo(b bool) string {
 // Host names and users are plain words; anything ssh could read as syntax
 // (spaces, quotes, '#', '%' tokens, '${}') is refused rather than escaped.
 var wordRE = regexp.MustCompile(`^[A-Za-z0-9_.@:-]+$`)
+
+// proxyRE: a ProxyCommand goes through the user's shell, so envd's path has
+// no character it would read (spaces are quoted).
+var proxyRE = regexp.MustCompile(`^/[A-Za-z0-9 _./+@-]*$`)
 
 func (e Entry) validate() error {
 	if err := ValidateName(e.Name); err != nil {
@@ -207,6 +224,9 @@ func (e Entry) validate() error {
 	}
 	if err := checkPath("IdentityFile", e.IdentityFile); err != nil {
 		return err
+	}
+	if e.Proxy != "" && !proxyRE.MatchString(e.Proxy) {
+		return fmt.Errorf("environment %s: envd's path %q cannot go into a ProxyCommand (the shell would read some of its characters); install envd in a plain directory", e.Name, e.Proxy)
 	}
 	return checkPath("UserKnownHostsFile", e.KnownHostsFile)
 }

@@ -91,6 +91,9 @@ func TestAddRejectsBadEntry(t *testing.T) {
 		{"percent in key path", func(e *Entry) { e.IdentityFile = "/a%d/id" }, "misread"},
 		{"newline in known_hosts path", func(e *Entry) { e.KnownHostsFile = "/a\n/k" }, "misread"},
 		{"quote in known_hosts path", func(e *Entry) { e.KnownHostsFile = `/a"b/k` }, "misread"},
+		{"shell syntax in envd's path", func(e *Entry) { e.Proxy = "/opt/a;rm -rf ~/envd" }, "cannot go into a ProxyCommand"},
+		{"backquote in envd's path", func(e *Entry) { e.Proxy = "/opt/`id`/envd" }, "cannot go into a ProxyCommand"},
+		{"relative envd path", func(e *Entry) { e.Proxy = "bin/envd" }, "cannot go into a ProxyCommand"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +139,11 @@ Host *
 	if got, want := string(e.render("\n")), strings.Replace(want, "ForwardAgent no", "ForwardAgent yes", 1); got != want {
 		t.Errorf("render with ForwardAgent:\n%s\nwant:\n%s", got, want)
 	}
+	e.ForwardAgent, e.Proxy = false, "/opt/my tools/envd"
+	withProxy := strings.Replace(want, "  Port 2222\n", "  Port 2222\n  ProxyCommand \"/opt/my tools/envd\" ssh --stdio foo\n", 1)
+	if got := string(e.render("\n")); got != withProxy {
+		t.Errorf("render with Proxy:\n%s\nwant:\n%s", got, withProxy)
+	}
 }
 
 // TestOpenSSHReadsBlock checks that OpenSSH itself reads the block as meant,
@@ -161,6 +169,7 @@ func TestOpenSSHReadsBlock(t *testing.T) {
 		t.Errorf("ssh -G example.com: forwardagent = %q, want the user's yes", other["forwardagent"])
 	}
 	e.ForwardAgent = true // envd up --forward-agent
+	e.Proxy = filepath.Join(dir, "envd")
 	if err := Add(cfg, e); err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +187,7 @@ func TestOpenSSHReadsBlock(t *testing.T) {
 		"userknownhostsfile":    e.KnownHostsFile,
 		"stricthostkeychecking": "true", // how ssh -G prints "yes"
 		"forwardagent":          "yes",
+		"proxycommand":          `"` + e.Proxy + `" ssh --stdio foo`,
 	}
 	for k, v := range want {
 		if got[k] != v {
