@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	sshagent "golang.org/x/crypto/ssh/agent"
+	"envd.dev/envd/internal/testing/sshtest"
 )
 
 // TestTrustSecrets: what another local user can learn of an environment
@@ -168,7 +165,7 @@ func TestTrustSecrets(t *testing.T) {
 	})
 
 	t.Run("ssh-agent forwarded only when asked", func(t *testing.T) {
-		t.Setenv("SSH_AUTH_SOCK", serveTestAgent(t))
+		t.Setenv("SSH_AUTH_SOCK", sshtest.ServeAgent(t))
 		probe := `if test -S "$SSH_AUTH_SOCK"; then echo forwarded; else echo none; fi`
 		check := func(want string) {
 			t.Helper()
@@ -202,36 +199,6 @@ func envdBlock(t *testing.T, path, name string) string {
 		t.Fatalf("no envd block for %s in %s:\n%s", name, path, data)
 	}
 	return block
-}
-
-// serveTestAgent serves an ssh-agent with one key on a socket for the
-// test's duration, as the user's agent would be.
-func serveTestAgent(t *testing.T) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyring := sshagent.NewKeyring()
-	if err := keyring.Add(sshagent.AddedKey{PrivateKey: priv}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { sshagent.ServeAgent(keyring, c); c.Close() }()
-		}
-	}()
-	return sock
 }
 
 // grepLines returns the lines of s that contain sub.

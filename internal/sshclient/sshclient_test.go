@@ -5,8 +5,6 @@ package sshclient
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	sshagent "golang.org/x/crypto/ssh/agent"
 
 	envdagent "envd.dev/envd/internal/agent"
 	"envd.dev/envd/internal/testing/sshtest"
@@ -29,7 +26,7 @@ func TestForwardAgentOnlyWhenAsked(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("SSH_AUTH_SOCK", "") // the server's sessions must not inherit ours
 	target := startServer(t, dir)
-	t.Setenv("SSH_AUTH_SOCK", serveKeyring(t, filepath.Join(dir, "agent.sock")))
+	t.Setenv("SSH_AUTH_SOCK", sshtest.ServeAgent(t))
 
 	for _, tt := range []struct {
 		forward bool
@@ -49,34 +46,6 @@ func TestForwardAgentOnlyWhenAsked(t *testing.T) {
 			t.Errorf("ForwardAgent %v: exit %d, %v, output %q; want %s", tt.forward, code, err, out.String(), tt.want)
 		}
 	}
-}
-
-// serveKeyring serves an ssh-agent holding one key on a socket at path.
-func serveKeyring(t *testing.T, path string) string {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyring := sshagent.NewKeyring()
-	if err := keyring.Add(sshagent.AddedKey{PrivateKey: priv}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { sshagent.ServeAgent(keyring, conn); conn.Close() }()
-		}
-	}()
-	return path
 }
 
 // startServer runs envd's agent sshd and returns a target for it.

@@ -1,11 +1,16 @@
-// Package sshtest holds what tests of the agent and its command need to
-// speak ssh: a fresh key, as a signer and as the PEM a config file holds.
+// Package sshtest holds what tests need to speak ssh: a fresh key, as a
+// signer and as the PEM a config file holds, and an ssh-agent.
 package sshtest
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"net"
+	"path/filepath"
 	"testing"
 
 	gossh "golang.org/x/crypto/ssh"
+	sshagent "golang.org/x/crypto/ssh/agent"
 
 	"envd.dev/envd/internal/sshconfig"
 )
@@ -22,4 +27,35 @@ func NewKey(t testing.TB) (gossh.Signer, []byte) {
 		t.Fatal(err)
 	}
 	return signer, privatePEM
+}
+
+// ServeAgent serves, for the test's duration, an ssh-agent holding one
+// fresh key on a unix socket in a temporary directory, as the user's agent
+// would be; it returns the socket's path, for SSH_AUTH_SOCK.
+func ServeAgent(t testing.TB) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring := sshagent.NewKeyring()
+	if err := keyring.Add(sshagent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { sshagent.ServeAgent(keyring, conn); conn.Close() }()
+		}
+	}()
+	return sock
 }
