@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,10 +40,21 @@ func kubeE2E(t *testing.T) string {
 	return kc
 }
 
+// builtImage is agentImage's result, made once per test run.
+var builtImage struct {
+	sync.Mutex
+	ref string
+}
+
 // agentImage builds the agent, adds it to debian:bookworm with Docker and
 // pushes the result; it returns the image by digest.
 func agentImage(t *testing.T) string {
 	t.Helper()
+	builtImage.Lock()
+	defer builtImage.Unlock()
+	if builtImage.ref != "" {
+		return builtImage.ref
+	}
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "envd-agent"), "envd.dev/envd/cmd/envd-agent")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -61,6 +73,7 @@ func agentImage(t *testing.T) string {
 	if !strings.Contains(digest, "@sha256:") {
 		t.Fatalf("no digest for %s: %q", ref, digest)
 	}
+	builtImage.ref = digest
 	return digest
 }
 
@@ -185,13 +198,25 @@ func objects(t *testing.T, r *Runtime, name string) []string {
 	return have
 }
 
-func TestKubeEnvironmentLifecycle(t *testing.T) {
+// cluster is what each test works with: the admin's runtime, one in a
+// namespace of the test's own, and the agent's image.
+type cluster struct {
+	kubeconfig, namespace string
+	admin, r              *Runtime
+	image                 string
+}
+
+func newCluster(t *testing.T) cluster {
+	t.Helper()
 	kc := kubeE2E(t)
-	ctx := context.Background()
 	admin := connect(t, kc, "default")
 	ns := testNamespace(t, admin)
-	r := connect(t, kc, ns)
-	image := agentImage(t)
+	return cluster{kubeconfig: kc, namespace: ns, admin: admin, r: connect(t, kc, ns), image: agentImage(t)}
+}
+
+func TestKubeEnvironmentLifecycle(t *testing.T) {
+	c := newCluster(t)
+	ctx, r, image := context.Background(), c.r, c.image
 	secrets, user, hostKey := keys(t)
 	spec := testSpec("life", image, secrets)
 
@@ -238,12 +263,8 @@ func TestKubeEnvironmentLifecycle(t *testing.T) {
 // TestKubeFailuresLeaveNothing: each failure says what is wrong in plain
 // words and leaves no pod, secret or claim behind.
 func TestKubeFailuresLeaveNothing(t *testing.T) {
-	kc := kubeE2E(t)
-	ctx := context.Background()
-	admin := connect(t, kc, "default")
-	ns := testNamespace(t, admin)
-	r := connect(t, kc, ns)
-	image := agentImage(t)
+	c := newCluster(t)
+	ctx, r, image, admin, ns, kc := context.Background(), c.r, c.image, c.admin, c.namespace, c.kubeconfig
 	secrets, _, _ := keys(t)
 
 	gpu := testSpec("gpu", image, secrets)

@@ -297,11 +297,9 @@ func (r *Runtime) Down(ctx context.Context, name string) error {
 	if err := r.deletePod(ctx, name); err != nil {
 		return err
 	}
-	for _, s := range []string{secretName(name), pullSecretName(name)} {
-		err := r.cs.CoreV1().Secrets(r.namespace).Delete(ctx, s, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return r.explain(err, "delete", "secrets")
-		}
+	err := r.cs.CoreV1().Secrets(r.namespace).Delete(ctx, secretName(name), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return r.explain(err, "delete", "secrets")
 	}
 	return nil
 }

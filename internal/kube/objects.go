@@ -61,9 +61,6 @@ type Spec struct {
 func podName(env string) string    { return "envd-" + env }
 func secretName(env string) string { return "envd-" + env }
 func claimName(env string) string  { return "envd-" + env + "-project" }
-func pullSecretName(env string) string {
-	return "envd-" + env + "-pull"
-}
 
 func labels(s Spec) map[string]string {
 	l := map[string]string{}
