@@ -8,17 +8,19 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"envd.dev/envd/internal/contract"
 )
 
 // DefaultConfigPath is where envd mounts the agent's config in the container.
-const DefaultConfigPath = "/run/envd/agent.json"
+const DefaultConfigPath = contract.RunDir + "/" + contract.AgentConfigFile
 
 // ConfigPathEnv names the environment variable that overrides DefaultConfigPath.
-const ConfigPathEnv = "ENVD_AGENT_CONFIG"
+const ConfigPathEnv = contract.AgentConfigEnv
 
 // DefaultListen is the SSH address used when SSHConfig.Listen is empty. The
 // port is above 1024 because the agent does not run as root.
-const DefaultListen = "0.0.0.0:2222"
+var DefaultListen = contract.SSHListen()
 
 // Config is the agent's configuration. envd writes it as JSON on the host;
 // unknown fields are ignored so that a newer envd can drive an older agent.

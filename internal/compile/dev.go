@@ -7,17 +7,17 @@ import (
 	"strconv"
 	"strings"
 
+	"envd.dev/envd/internal/contract"
 	"envd.dev/envd/internal/ir"
 	"github.com/moby/buildkit/client/llb"
 )
 
 // Dev environments: the pieces `envd up` needs in the image.
 const (
-	// DevUser owns the home directory and the venv. `envd up` gives it the
-	// host user's UID at container start, so one image serves a whole team.
-	DevUser = "envd"
-	DevUID  = 1000
-	DevHome = "/home/envd"
+	// The dev user, as the contract defines it.
+	DevUser = contract.DevUser
+	DevUID  = contract.DevUID
+	DevHome = contract.DevHome
 	// AgentPath is the in-container agent, the image's entrypoint.
 	AgentPath = "/opt/envd/bin/envd-agent"
 	// LocalAgent is the name of the directory holding the agent binary in
@@ -25,7 +25,7 @@ const (
 	LocalAgent  = "envd-agent"
 	AgentBinary = "envd-agent"
 	// SSHPort is where the agent's sshd listens in the container.
-	SSHPort = 2222
+	SSHPort = contract.SSHPort
 	// LabelDev marks images `envd up` can run.
 	LabelDev = "dev.envd.dev"
 )
