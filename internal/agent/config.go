@@ -30,6 +30,9 @@ type Config struct {
 	// Workdir is the directory sessions, init commands and services start in
 	// (the mounted project). Default: the user's home directory.
 	Workdir string `json:"workdir,omitempty"`
+	// OwnWorkdir: the workdir is the environment's own volume, not a host
+	// directory; when root owns it, the agent gives it to User.
+	OwnWorkdir bool `json:"own_workdir,omitempty"`
 	// LogDir receives one <name>.log per init command and service, and
 	// status.json. Default: $XDG_STATE_HOME/envd/logs or
 	// ~/.local/state/envd/logs.

@@ -31,6 +31,9 @@ func BecomeUser(cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("user %s: %w", u.Name, err)
 		}
 		checkHome(u, log)
+		if cfg.OwnWorkdir {
+			ownWorkdir(cfg.Workdir, u, log)
+		}
 		if err := dropRoot(u, groups); err != nil {
 			return fmt.Errorf("user %s: %w", u.Name, err)
 		}
@@ -123,6 +126,20 @@ func checkHome(u *User, log *slog.Logger) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != u.UID {
 		log.Warn("home directory belongs to another uid; files the image put there may not be writable",
 			"home", u.Home, "owner", st.Uid, "uid", u.UID)
+	}
+}
+
+// ownWorkdir gives the workdir (only the directory itself) to u when it
+// belongs to root: a fresh volume of the runtime's, which u must write in.
+func ownWorkdir(dir string, u *User, log *slog.Logger) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return // the supervisor says so
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
+		if err := os.Chown(dir, u.UID, u.GID); err != nil {
+			log.Warn("cannot give the workdir to the user", "workdir", dir, "err", err)
+		}
 	}
 }
 

@@ -22,7 +22,7 @@ const Default = "default"
 // the same).
 const Managed = "managed"
 
-// Context is one named builder.
+// Context is one named builder, and the runtime environments run in.
 type Context struct {
 	Name string `json:"name"`
 	// Builder is "managed" (or ""), "unix:///path", "tcp://host:port" or
@@ -30,6 +30,37 @@ type Context struct {
 	Builder string `json:"builder"`
 	// TLS is for tcp:// builders only.
 	TLS *TLS `json:"tls,omitempty"`
+	// Runtime is where `envd up` runs environments: RuntimeDocker (or "")
+	// the local Docker, RuntimeKubernetes the cluster that Kube names.
+	Runtime string `json:"runtime,omitempty"`
+	Kube    *Kube  `json:"kubernetes,omitempty"`
+}
+
+// Runtimes a context can name.
+const (
+	RuntimeDocker     = "docker"
+	RuntimeKubernetes = "kubernetes"
+)
+
+// Kube says which cluster, namespace and registry a kubernetes context uses.
+type Kube struct {
+	// Kubeconfig is the file ("" the usual: $KUBECONFIG, ~/.kube/config),
+	// Context the context in it ("" its current one), Namespace where the
+	// environments go ("" the kubeconfig context's, else "default").
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Context    string `json:"context,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	// Registry is REGISTRY[/PREFIX]: images are pushed to
+	// REGISTRY/PREFIX/NAME and the nodes pull them from there.
+	Registry string `json:"registry"`
+}
+
+// RuntimeKind is the context's runtime, "docker" when it names none.
+func (c Context) RuntimeKind() string {
+	if c.Runtime == "" {
+		return RuntimeDocker
+	}
+	return c.Runtime
 }
 
 // TLS names the files for a TLS connection to a tcp:// builder.
@@ -93,6 +124,9 @@ func validate(c Context) (Context, error) {
 	if err != nil {
 		return c, err
 	}
+	if err := checkRuntime(&c); err != nil {
+		return c, err
+	}
 	if c.TLS != nil {
 		if scheme != "tcp" {
 			return c, invalid("drop the TLS settings, or use a tcp://host:port builder",
@@ -150,6 +184,45 @@ func checkBuilder(b string) (string, error) {
 		return "", invalid(hint, "invalid builder %q: unknown scheme %q", b, u.Scheme)
 	}
 	return u.Scheme, nil
+}
+
+// registryRE: host[:port] and an optional path, as image references have.
+var registryRE = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$`)
+
+// checkRuntime validates the runtime settings and makes paths absolute.
+func checkRuntime(c *Context) error {
+	switch c.Runtime {
+	case "", RuntimeDocker:
+		if c.Kube != nil {
+			return invalid("add --runtime kubernetes, or drop the cluster settings", "context %q: --kubeconfig, --kube-context, --namespace and --registry are for --runtime kubernetes", c.Name)
+		}
+		c.Runtime = ""
+		return nil
+	case RuntimeKubernetes:
+	default:
+		return invalid("use --runtime docker or --runtime kubernetes", "context %q: unknown runtime %q", c.Name, c.Runtime)
+	}
+	if c.Kube == nil || c.Kube.Registry == "" {
+		return invalid("add --registry REGISTRY/PREFIX, a registry you can push to and the cluster's nodes pull from, e.g. registry.example.com/ml",
+			"context %q: a kubernetes runtime needs a registry", c.Name)
+	}
+	if r := strings.TrimSuffix(c.Kube.Registry, "/"); !registryRE.MatchString(r) || strings.Contains(r, "://") {
+		return invalid("write it as an image reference is written, without a scheme: host[:port][/prefix]",
+			"context %q: invalid registry %q", c.Name, c.Kube.Registry)
+	} else {
+		c.Kube.Registry = r
+	}
+	if c.Kube.Kubeconfig != "" {
+		abs, err := filepath.Abs(c.Kube.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return invalid("give the kubeconfig file the cluster's admin gave you", "kubeconfig %s: %v", c.Kube.Kubeconfig, errors.Unwrap(err))
+		}
+		c.Kube.Kubeconfig = abs
+	}
+	return nil
 }
 
 func checkTLS(t TLS) (TLS, error) {

@@ -116,6 +116,21 @@ func (s *Store) Current() (Context, error) {
 	return defaultContext(), nil
 }
 
+// Get returns the context named name ("default" included).
+func (s *Store) Get(name string) (Context, error) {
+	if name == Default {
+		return defaultContext(), nil
+	}
+	f, err := s.load()
+	if err != nil {
+		return Context{}, err
+	}
+	if i, ok := f.find(name); ok {
+		return f.Contexts[i], nil
+	}
+	return Context{}, notFound(name)
+}
+
 func notFound(name string) error {
 	return &Error{Kind: ErrNotFound, Msg: fmt.Sprintf("no context named %q", name),
 		Hint: "see `envd context ls`"}

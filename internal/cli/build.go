@@ -28,6 +28,7 @@ import (
 	"envd.dev/envd/internal/docker"
 	"envd.dev/envd/internal/ir"
 	"envd.dev/envd/internal/lang"
+	"envd.dev/envd/internal/registry"
 )
 
 // buildOptions are the raw flags of `envd build`.
@@ -45,6 +46,9 @@ type buildOptions struct {
 	marketplace   string
 	updateModules bool
 	dryRun        bool
+	// push, set by up for a runtime that pulls, is REGISTRY[/PREFIX]: the
+	// image is pushed to push/TAG instead of loaded into Docker.
+	push string
 }
 
 func newBuildCmd(s streams) *cobra.Command {
@@ -158,6 +162,9 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if p.export, err = builder.ParseOutput(o.output, p.tag); err != nil {
 		return nil, usageError{err}
 	}
+	if o.push != "" {
+		p.export = pushExport(o.push, p.tag)
+	}
 	buildFiles := p.files
 	if p.env.Base.Dev && !o.dryRun {
 		if p.agentDir, err = findAgent(); err != nil {
@@ -166,7 +173,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		// A new agent means a new image.
 		buildFiles = append(buildFiles, filepath.Join(p.agentDir, compile.AgentBinary))
 	}
-	if p.export.IntoDocker() {
+	if p.export.IntoDocker() || p.export.Push {
 		key, err := buildkey.Compute(buildkey.Inputs{
 			EnvdVersion: Version, Env: p.env, BuildFiles: buildFiles, ContextDir: dir,
 			Extra: []string{"project=" + p.project, "vscode-marketplace=" + o.marketplace},
@@ -178,6 +185,16 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// pushExport pushes the image to REGISTRY[/PREFIX]/TAG; a registry on this
+// machine speaks plain http, as Docker assumes for one.
+func pushExport(reg, tag string) builder.Export {
+	e := builder.Export{Type: builder.ExportImage, Name: reg + "/" + tag, Push: true, Attrs: map[string]string{}}
+	if loopbackRegistry(reg) {
+		e.Attrs["registry.insecure"] = "true"
+	}
+	return e
 }
 
 // unreadableInput explains a file the build reads that could not be hashed
@@ -327,6 +344,17 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			return nil, usageError{fmt.Errorf("--ca-bundle: %w (give a PEM file, or --ca-bundle \"\" for none)", err)}
 		}
 		secrets = map[string][]byte{compile.CABundleSecret: pem}
+	}
+	if p.export.Push && p.buildKey != "" && !o.force {
+		// Pushed before, from the same inputs: nothing to build or push.
+		img, err := registry.Lookup(ctx, p.export.Name, p.export.Attrs["registry.insecure"] == "true")
+		if err == nil && img.Labels[compile.LabelBuildKey] == p.buildKey {
+			res.Skipped, res.Digest = true, img.Digest
+			return res, nil
+		}
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return nil, err
+		}
 	}
 	var dk *docker.Client
 	if p.export.IntoDocker() {

@@ -40,11 +40,7 @@ func contextStore() (*builderctx.Store, error) {
 // managed one when that is the current context. local reports whether the
 // builder shares this machine's network (it can reach 127.0.0.1).
 func connectBuilder(ctx context.Context, s streams, mirror string) (c *client.Client, local bool, err error) {
-	store, err := contextStore()
-	if err != nil {
-		return nil, false, err
-	}
-	cur, err := store.Current()
+	cur, err := selectedContext()
 	if err != nil {
 		return nil, false, err
 	}
@@ -126,7 +122,7 @@ func orNone(s string) string {
 func newContextCmd(s streams) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "context",
-		Short: "Manage builder contexts (which BuildKit envd builds with)",
+		Short: "Manage contexts: which BuildKit envd builds with, and where environments run",
 	}
 	var format string
 	ls := &cobra.Command{
@@ -147,20 +143,28 @@ func newContextCmd(s streams) *cobra.Command {
 	}
 	ls.Flags().StringVarP(&format, "output", "o", "table", "table or json")
 
-	var builder, ca, cert, key, serverName string
+	var builder, ca, cert, key, serverName, rt string
+	var kube builderctx.Kube
 	var use bool
 	create := &cobra.Command{
-		Use:   "create NAME --builder ADDRESS",
-		Short: "Create a context: unix:///path, tcp://host:port (optionally TLS) or docker-container://name",
-		Args:  exactArgs(1),
+		Use:   "create NAME [--builder ADDRESS] [--runtime docker|kubernetes --registry REGISTRY/PREFIX]",
+		Short: "Create a context: a builder (managed, unix:///path, tcp://host:port, docker-container://name) and a runtime",
+		Long: "A context names the BuildKit envd builds with (--builder, default: the managed local one) and where\n" +
+			"environments run (--runtime, default: the local Docker). With --runtime kubernetes, envd up pushes the\n" +
+			"image to --registry and runs the environment as a pod in the cluster of --kubeconfig/--kube-context,\n" +
+			"in --namespace; you never need kubectl.",
+		Args: exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			store, err := contextStore()
 			if err != nil {
 				return err
 			}
-			ctx := builderctx.Context{Name: args[0], Builder: builder}
+			ctx := builderctx.Context{Name: args[0], Builder: builder, Runtime: rt}
 			if ca != "" || cert != "" || key != "" || serverName != "" {
 				ctx.TLS = &builderctx.TLS{CACert: ca, Cert: cert, Key: key, ServerName: serverName}
+			}
+			if kube != (builderctx.Kube{}) {
+				ctx.Kube = &kube
 			}
 			if err := store.Create(ctx); err != nil {
 				return err
@@ -181,7 +185,11 @@ func newContextCmd(s streams) *cobra.Command {
 	f.StringVar(&key, "tlskey", "", "client key for tcp://")
 	f.StringVar(&serverName, "tlsservername", "", "server name to verify for tcp://")
 	f.BoolVar(&use, "use", false, "make it the current context")
-	create.MarkFlagRequired("builder")
+	f.StringVar(&rt, "runtime", "", "where environments run: docker (the local Docker, the default) or kubernetes")
+	f.StringVar(&kube.Kubeconfig, "kubeconfig", "", "kubernetes: the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+	f.StringVar(&kube.Context, "kube-context", "", "kubernetes: the context in the kubeconfig (default: its current one)")
+	f.StringVar(&kube.Namespace, "namespace", "", "kubernetes: the namespace environments go in (default: the kubeconfig context's, else default)")
+	f.StringVar(&kube.Registry, "registry", "", "kubernetes: REGISTRY[/PREFIX] that envd pushes images to and the cluster pulls from")
 
 	useCmd := &cobra.Command{
 		Use:   "use NAME",
@@ -235,7 +243,7 @@ func printContexts(s streams, list []builderctx.Context, cur, format string) err
 		return enc.Encode(rows)
 	case "table":
 		w := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tBUILDER\tCURRENT")
+		fmt.Fprintln(w, "NAME\tBUILDER\tRUNTIME\tCURRENT")
 		for _, c := range list {
 			b := c.Builder
 			if c.IsManaged() {
@@ -245,9 +253,25 @@ func printContexts(s streams, list []builderctx.Context, cur, format string) err
 			if c.Name == cur {
 				mark = "*"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", c.Name, b, mark)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Name, b, describeRuntime(c), mark)
 		}
 		return w.Flush()
 	}
 	return usageError{fmt.Errorf("-o %q: use table or json", format)}
+}
+
+// describeRuntime is the RUNTIME column of envd context ls.
+func describeRuntime(c builderctx.Context) string {
+	if c.RuntimeKind() != builderctx.RuntimeKubernetes {
+		return "docker (local)"
+	}
+	where := c.Kube.Context
+	if where == "" {
+		where = "current kube context"
+	}
+	ns := c.Kube.Namespace
+	if ns == "" {
+		ns = "its namespace"
+	}
+	return fmt.Sprintf("kubernetes (%s, %s; images in %s)", where, ns, c.Kube.Registry)
 }

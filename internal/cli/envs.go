@@ -12,34 +12,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
-	"envd.dev/envd/internal/compile"
-	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/contract"
 	"envd.dev/envd/internal/runtime"
 	"envd.dev/envd/internal/sshclient"
 	"envd.dev/envd/internal/sshconfig"
 )
-
-// session is what every environment command needs: Docker and its runtime.
-type session struct {
-	dk *docker.Client
-	rt *runtime.Docker
-}
-
-func openSession(ctx context.Context) (*session, error) {
-	dk, err := docker.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &session{dk: dk, rt: runtime.NewDocker(dk.API())}, nil
-}
-
-func (s *session) Close() { s.dk.Close() }
 
 // envName is the NAME argument, or the current directory's project name.
 func envName(args []string) (string, error) {
@@ -53,19 +36,6 @@ func envName(args []string) (string, error) {
 	return projectName(wd), nil
 }
 
-func notFound(name string) error {
-	return fmt.Errorf("no environment named %q\n  hint: envd ls lists them; envd up starts one", name)
-}
-
-// get returns the environment, with a helpful error when there is none.
-func (s *session) get(ctx context.Context, name string) (*runtime.Env, error) {
-	env, err := s.rt.Get(ctx, name)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return nil, notFound(name)
-	}
-	return env, err
-}
-
 func newLsCmd(st streams) *cobra.Command {
 	var format string
 	c := &cobra.Command{
@@ -76,16 +46,25 @@ func newLsCmd(st streams) *cobra.Command {
 			if format != "table" && format != "json" {
 				return usageError{fmt.Errorf("-o %q: use table or json", format)}
 			}
-			s, err := openSession(c.Context())
+			s, err := openSession(c.Context(), st)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			envs, err := s.rt.List(c.Context())
+			list, err := s.rt.List(c.Context())
 			if err != nil {
 				return err
 			}
-			return printEnvs(st.out, envs, format)
+			for i := range list {
+				// Ports envd forwards in the background are its endpoints too.
+				for _, f := range s.m.Forwarded(list[i].Name) {
+					if host, port, err := net.SplitHostPort(f.LocalAddr); err == nil {
+						n, _ := strconv.Atoi(port)
+						list[i].Ports = append(list[i].Ports, runtime.Port{Name: f.Name, ContainerPort: f.RemotePort, HostIP: host, HostPort: n})
+					}
+				}
+			}
+			return printEnvs(st.out, list, format)
 		},
 	}
 	c.Flags().StringVarP(&format, "output", "o", "table", "table or json")
@@ -107,7 +86,7 @@ func printEnvs(w io.Writer, envs []runtime.Env, format string) error {
 	for _, e := range envs {
 		r := envRow{Name: e.Name, Status: e.Status, Image: e.Image, SSH: sshconfig.Alias(e.Name), Project: e.ProjectDir, Endpoints: []runtime.Port{}}
 		for _, p := range e.Ports {
-			if p.ContainerPort != compile.SSHPort {
+			if p.ContainerPort != contract.SSHPort && p.HostPort != 0 {
 				r.Endpoints = append(r.Endpoints, p)
 			}
 		}
@@ -155,43 +134,17 @@ func newDownCmd(st streams, destroy bool) *cobra.Command {
 }
 
 func runDown(ctx context.Context, st streams, name string, destroy bool) error {
-	s, err := openSession(ctx)
+	s, err := openSession(ctx, st)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if sshconfig.ValidateName(name) != nil {
-		return notFound(name) // up never made it; and it names the lock file
-	}
-	paths, err := pathsFor(name)
+	env, err := s.m.Down(ctx, name, destroy)
 	if err != nil {
 		return err
 	}
-	lock, err := lockEnv(ctx, st, name, "removing")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	env, err := s.rt.Get(ctx, name)
-	if errors.Is(err, runtime.ErrNotFound) {
-		forgetEnv(paths, lock) // what a failed up of an older envd left
-		return notFound(name)
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.rt.Remove(ctx, name); err != nil {
-		return err
-	}
-	if err := sshconfig.Remove(paths.sshConfig, name); err != nil {
-		return err
-	}
-	if err := (sshconfig.KnownHosts{Path: paths.knownHosts}).Unpin(sshconfig.Alias(name)); err != nil {
-		return err
-	}
-	forgetEnv(paths, lock) // the host key goes with the container and its pin
 	fmt.Fprintf(st.out, "%s removed\n", name)
-	if destroy {
+	if destroy && s.dk != nil {
 		if err := s.dk.RemoveImage(ctx, env.Image); err != nil {
 			return fmt.Errorf("removing image %s: %w", env.Image, err)
 		}
@@ -199,59 +152,21 @@ func runDown(ctx context.Context, st streams, name string, destroy bool) error {
 		if _, err := pruneHandover(ctx, s.dk); err != nil {
 			return err
 		}
+	} else if destroy {
+		fmt.Fprintf(st.out, "its project volume removed\n")
 	}
 	return nil
 }
 
-// target is how envd's own client reaches a running environment.
-func (s *session) target(ctx context.Context, name string) (sshclient.Target, error) {
-	env, err := s.get(ctx, name)
-	if err != nil {
-		return sshclient.Target{}, err
-	}
-	if !env.Running {
-		return sshclient.Target{}, fmt.Errorf("%s is not running (%s)\n  hint: envd up starts it again", name, env.Status)
-	}
-	p := env.Port(compile.SSHPort)
-	if p == nil {
-		return sshclient.Target{}, fmt.Errorf("%s publishes no ssh port", name)
-	}
-	paths, err := pathsFor(name)
-	if err != nil {
-		return sshclient.Target{}, err
-	}
-	key, err := sshconfig.EnsureUserKey(paths.keyDir)
-	if err != nil {
-		return sshclient.Target{}, err
-	}
-	hostKey, err := readHostKey(filepath.Join(paths.state, hostKeyFile))
-	if err != nil {
-		return sshclient.Target{}, err
-	}
-	return sshclient.Target{Addr: dialAddr(p), User: containerUser(), Signer: key.Signer, HostKey: hostKey, ForwardAgent: forwardsAgent(env)}, nil
-}
-
-func readHostKey(path string) (ssh.PublicKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("the environment's host key is missing (%v)\n  hint: envd up --force recreates the environment", err)
-	}
-	signer, err := ssh.ParsePrivateKey(data)
-	if err != nil {
-		return nil, fmt.Errorf("host key %s: %w", path, err)
-	}
-	return signer.PublicKey(), nil
-}
-
 // runRemote runs cmd ("" for a login shell) in the environment and passes
 // its exit code through.
-func runRemote(ctx context.Context, name, cmd string) error {
-	s, err := openSession(ctx)
+func runRemote(ctx context.Context, st streams, name, cmd string) error {
+	s, err := openSession(ctx, st)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	t, err := s.target(ctx, name)
+	t, err := s.m.Target(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -286,9 +201,9 @@ func newSSHCmd(st streams) *cobra.Command {
 				return err
 			}
 			if stdio {
-				return proxyStdio(c.Context(), name, os.Stdin, os.Stdout)
+				return proxyStdio(c.Context(), st, name, os.Stdin, os.Stdout)
 			}
-			return runRemote(c.Context(), name, "")
+			return runRemote(c.Context(), st, name, "")
 		},
 	}
 	c.Flags().BoolVar(&stdio, "stdio", false, "connect standard input and output to the environment's sshd (what the ssh config's ProxyCommand runs)")
@@ -296,30 +211,30 @@ func newSSHCmd(st streams) *cobra.Command {
 }
 
 // proxyStdio carries one ssh connection between stdin/stdout and the
-// environment's sshd, found where it is now.
-func proxyStdio(ctx context.Context, name string, in io.Reader, out io.Writer) error {
-	s, err := openSession(ctx)
+// environment's sshd, reached the runtime's way wherever it runs now.
+func proxyStdio(ctx context.Context, st streams, name string, in io.Reader, out io.Writer) error {
+	s, err := openSession(ctx, st)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	env, err := s.get(ctx, name)
+	env, err := s.m.Get(ctx, name)
 	if err != nil {
 		return err
 	}
-	p := env.Port(compile.SSHPort)
-	if !env.Running || p == nil {
+	if !env.Running {
 		return fmt.Errorf("%s is not running (%s)\n  hint: envd up starts it again", name, env.Status)
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", dialAddr(p))
+	conn, err := s.rt.Dial(ctx, name, contract.SSHPort)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer conn.Close()
 	go func() {
 		io.Copy(conn, in)
-		conn.(*net.TCPConn).CloseWrite() // ssh is done sending
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite() // ssh is done sending
+		}
 	}()
 	_, err = io.Copy(out, conn)
 	return err
@@ -349,7 +264,7 @@ func newExecCmd(st streams) *cobra.Command {
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			return runRemote(c.Context(), args[0], shellQuote(args[1:]))
+			return runRemote(c.Context(), st, args[0], shellQuote(args[1:]))
 		},
 	}
 }
@@ -389,14 +304,14 @@ func newLogsCmd(st streams) *cobra.Command {
 				return err
 			}
 			if len(args) == 2 {
-				return serviceLogs(c.Context(), name, args[1], follow, tail)
+				return serviceLogs(c.Context(), st, name, args[1], follow, tail)
 			}
-			s, err := openSession(c.Context())
+			s, err := openSession(c.Context(), st)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			if _, err := s.get(c.Context(), name); err != nil {
+			if _, err := s.m.Get(c.Context(), name); err != nil {
 				return err
 			}
 			rc, err := s.rt.Logs(c.Context(), name, follow, tail)
@@ -414,11 +329,16 @@ func newLogsCmd(st streams) *cobra.Command {
 }
 
 // serviceLogs prints a service's log file from inside the environment.
-func serviceLogs(ctx context.Context, name, service string, follow bool, tail int) error {
+func serviceLogs(ctx context.Context, st streams, name, service string, follow bool, tail int) error {
 	if !namePatternOK(service) {
 		return usageError{fmt.Errorf("invalid service name %q", service)}
 	}
-	dir := logDir()
+	s, err := openSession(ctx, st)
+	if err != nil {
+		return err
+	}
+	dir := logDir(devUser(s.rt))
+	s.Close()
 	n := "+1"
 	if tail > 0 {
 		n = fmt.Sprint(tail)
@@ -429,7 +349,7 @@ func serviceLogs(ctx context.Context, name, service string, follow bool, tail in
 	}
 	cmd := fmt.Sprintf(`f="%s/%s.log"; if [ ! -e "$f" ]; then echo "no service %s; logs: $(ls %s 2>/dev/null | sed -n 's/\.log$//p' | tr '\n' ' ')" >&2; exit 1; fi; exec tail -n %s%s "$f"`,
 		dir, service, service, dir, n, f)
-	return runRemote(ctx, name, cmd)
+	return runRemote(ctx, st, name, cmd)
 }
 
 func namePatternOK(s string) bool {

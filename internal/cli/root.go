@@ -73,6 +73,7 @@ func newRoot(s streams) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().StringVar(&contextFlag, "context", "", "use this context for the command (default: the current one; see envd context ls)")
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -91,6 +92,8 @@ func newRoot(s streams) *cobra.Command {
 		newExecCmd(s),
 		newLogsCmd(s),
 		newImagesCmd(s),
+		newSyncCmd(s),
+		newForwardCmd(s),
 	)
 	addLanguageCommands(root, s)
 	return root

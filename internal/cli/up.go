@@ -8,39 +8,30 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"envd.dev/envd/internal/atomicfile"
-
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
 	"envd.dev/envd/internal/agent"
+	"envd.dev/envd/internal/builderctx"
 	"envd.dev/envd/internal/compile"
-	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/contract"
+	"envd.dev/envd/internal/envs"
+	"envd.dev/envd/internal/forward"
 	"envd.dev/envd/internal/ir"
+	"envd.dev/envd/internal/registry"
 	"envd.dev/envd/internal/runtime"
 	"envd.dev/envd/internal/sshclient"
 	"envd.dev/envd/internal/sshconfig"
-	"envd.dev/envd/internal/xdg"
-)
-
-// Paths inside the container.
-const (
-	runDir        = "/run/envd" // the environment's state dir, read-only
-	hostKeyFile   = "ssh_host_ed25519_key"
-	authKeysFile  = "authorized_keys"
-	agentConfFile = "agent.json"
-	jupyterPort   = 8888
 )
 
 type upOptions struct {
@@ -57,6 +48,8 @@ type upOptions struct {
 	force    bool
 	timeout  time.Duration
 	sshAsked bool // --gpus given explicitly
+	// timeoutSet: --timeout given, so it also bounds a cluster's start.
+	timeoutSet bool
 	// forwardAgent: the ssh entry and envd's own client forward the user's ssh-agent.
 	forwardAgent bool
 	// allowMounts are the sensitive host paths runtime.mount may mount.
@@ -71,6 +64,7 @@ func newUpCmd(s streams) *cobra.Command {
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.sshAsked = c.Flags().Changed("gpus")
+			o.timeoutSet = c.Flags().Changed("timeout")
 			return runUp(c.Context(), s, o)
 		},
 	}
@@ -100,31 +94,20 @@ func newUpCmd(s streams) *cobra.Command {
 	return c
 }
 
-// envPaths are where one environment's host-side files live.
-type envPaths struct {
-	state      string // mounted read-only at /run/envd
-	sshConfig  string
-	knownHosts string
-	keyDir     string
-}
-
-func pathsFor(name string) (envPaths, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return envPaths{}, err
-	}
-	return envPaths{
-		state:      filepath.Join(xdg.DataDir(), "envs", name),
-		sshConfig:  filepath.Join(home, ".ssh", "config"),
-		knownHosts: filepath.Join(xdg.ConfigDir(), "known_hosts"),
-		keyDir:     xdg.ConfigDir(),
-	}, nil
-}
-
 func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	start := time.Now()
 	if o.gpus != "" && o.noGPU {
 		return usageError{errors.New("--gpus and --no-gpu contradict each other")}
+	}
+	// What the context names decides how the image travels; the runtime
+	// is reached only once the build file and flags are found good.
+	c, err := selectedContext()
+	if err != nil {
+		return err
+	}
+	kube := c.RuntimeKind() == builderctx.RuntimeKubernetes
+	if kube {
+		o.build.push = c.Kube.Registry
 	}
 	p, err := o.build.plan()
 	if err != nil {
@@ -141,173 +124,132 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return ir.Errorf(p.env.Base.Pos, `use base(os="ubuntu22.04", language="python3") or base(image=..., dev=True)`,
 			"envd up needs a dev environment (one with envd's agent), but this base has dev=False")
 	}
-	spec, err := o.resources(s.err, p)
+	spec, err := o.resources(s.err, p, kube)
 	if err != nil {
 		return err
 	}
+	sess, err := openSession(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	spec.Name = name
+	spec.User = "root" // the agent gives the dev user its UID, then drops to it
+	spec.Project = runtime.Project{HostDir: p.dir, Path: contract.ProjectPath(p.project)}
+	spec.Labels = map[string]string{
+		runtime.LabelProjectDir: p.dir, contract.LabelProjectPath: spec.Project.Path, runtime.LabelStateDir: sess.m.StateDir(name),
+	}
+	if o.forwardAgent {
+		spec.Labels[contract.LabelForwardAgent] = "true"
+	}
+	spec.Env = map[string]string{agent.ConfigPathEnv: contract.RunPath(contract.AgentConfigFile), contract.NameEnv: name}
+	spec.Ports = append([]runtime.Port{{Name: "ssh", ContainerPort: contract.SSHPort, HostIP: o.host}}, exposedPorts(p.env, o.host)...)
+	if o.timeoutSet {
+		spec.StartTimeout = o.timeout
+	}
+	cfg, token, err := agentConfig(p, name, devUser(sess.rt))
+	if err != nil {
+		return err
+	}
+	// A copied project lives in a volume of the runtime's, root's at first.
+	cfg.OwnWorkdir = sess.rt.Project() == runtime.ProjectCopied
 
-	dk, err := docker.Connect(ctx)
+	res, err := sess.m.Up(ctx, envs.UpRequest{
+		Spec:          spec,
+		Build:         func(ctx context.Context) (string, error) { return buildForUp(ctx, s, o, p) },
+		Agent:         cfg,
+		ForwardAgent:  o.forwardAgent,
+		Force:         o.force,
+		Timeout:       o.timeout,
+		CheckServices: len(p.env.Daemons) > 0 || p.env.Jupyter != nil,
+	})
 	if err != nil {
 		return err
 	}
-	defer dk.Close()
-	rt := runtime.NewDocker(dk.API())
-	paths, err := pathsFor(name)
-	if err != nil {
-		return err
-	}
-
-	// One envd at a time creates or removes this environment: the loser
-	// waits, then finds it running.
-	lock, err := lockEnv(ctx, s, name, "starting")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	defer func() {
-		// A failed first up (or replacement) leaves no state dir behind; while
-		// a container exists, its host key stays, so the pin stays valid.
-		if err != nil {
-			getCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if _, gerr := rt.Get(getCtx, name); errors.Is(gerr, runtime.ErrNotFound) {
-				forgetEnv(paths, lock)
-			}
-		}
-	}()
-	existing, err := rt.Get(ctx, name)
-	if errors.Is(err, runtime.ErrNotFound) {
-		existing = nil
-	} else if err != nil {
-		return err
-	}
-	if existing != nil && existing.Running && !o.force {
-		if err := repairSSHEntry(paths, name, existing); err != nil {
-			return err
-		}
+	if res.AlreadyRunning {
 		fmt.Fprintf(s.out, "%s is already running (use --force to recreate it)\n", name)
-		printEndpoints(s.out, name, existing)
+		printEndpoints(s.out, name, res.Env, sess.m.Forwarded(name))
 		return nil
 	}
-
-	res, err := buildPlanned(ctx, s, &o.build, p)
-	if err != nil {
-		return err
-	}
-	if res.Skipped {
-		fmt.Fprintf(s.err, "envd: %s is up to date, not rebuilt\n", p.tag)
-	} else {
-		fmt.Fprintf(s.err, "envd: built %s, %d of %d steps cached\n", p.tag, res.Cached, res.Steps)
+	if res.Copied != "" {
+		fmt.Fprintf(s.err, "envd: copied the project into %s: %s\n", name, res.Copied)
 	}
 
-	spec.Name, spec.Image = name, p.tag
-	spec.User = "root" // the agent gives the dev user the host's UID, then drops to it
-	spec.Labels = map[string]string{runtime.LabelProjectDir: p.dir, runtime.LabelStateDir: paths.state}
-	if o.forwardAgent {
-		spec.Labels[labelForwardAgent] = "true"
-	}
-	spec.Mounts = append([]runtime.Mount{
-		{Source: p.dir, Target: projectMount(p)},
-		{Source: paths.state, Target: runDir, ReadOnly: true},
-	}, spec.Mounts...)
-	spec.Env = map[string]string{agent.ConfigPathEnv: runDir + "/" + agentConfFile, "ENVD_NAME": name}
-	spec.Ports = append([]runtime.Port{{Name: "ssh", ContainerPort: compile.SSHPort, HostIP: o.host}}, exposedPorts(p.env, o.host)...)
-
-	resume := false
-	if existing != nil {
-		if resume, err = resumeOrReplace(ctx, s, rt, dk, existing, spec, o.force); err != nil {
+	// Ports the runtime does not publish are forwarded to 127.0.0.1 here:
+	// by this process while its shell runs, or by a background forwarder.
+	forwards := envs.Forwards(spec, res.Env)
+	var fw *forward.Forwarder
+	if len(forwards) > 0 && o.detach {
+		st, err := sess.m.StartForwarder(name, forwards)
+		if err != nil {
+			return fmt.Errorf("forwarding %s's ports: %w", name, err)
+		}
+		forwards = st.Forwards
+	} else if len(forwards) > 0 {
+		if fw, err = forward.Listen(forwards, sess.m.Dialer(name), func(format string, args ...any) {
+			fmt.Fprintf(s.err, "envd: "+format+"\n", args...)
+		}); err != nil {
 			return err
 		}
-	}
-
-	key, err := sshconfig.EnsureUserKey(paths.keyDir)
-	if err != nil {
-		return err
-	}
-	hostPub, token, err := writeEnvState(paths.state, key.AuthorizedKey, p, name)
-	if err != nil {
-		return err
-	}
-
-	// From here on, a failure (Ctrl-C included) removes the container and
-	// the ssh entry envd made, or stops again the one it resumed.
-	ready := false
-	defer func() {
-		if err == nil || ready {
-			return
-		}
-		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if resume {
-			rt.Stop(cleanupCtx, name)
-			return
-		}
-		rt.Remove(cleanupCtx, name)
-		sshconfig.Remove(paths.sshConfig, name)
-		sshconfig.KnownHosts{Path: paths.knownHosts}.Unpin(sshconfig.Alias(name))
-	}()
-	var env *runtime.Env
-	if resume {
-		if env, err = rt.Resume(ctx, name); err != nil {
-			return fmt.Errorf("starting %s again: %w\n  hint: envd up --force recreates it, losing what it holds outside its mounts", name, err)
-		}
-		fmt.Fprintf(s.err, "envd: started %s again, as it was\n", name)
-	} else if env, err = rt.Start(ctx, spec); err != nil {
-		return err
-	}
-
-	sshPort := env.Port(compile.SSHPort)
-	if sshPort == nil {
-		return errors.New("docker did not publish the ssh port")
-	}
-	target := sshclient.Target{
-		Addr: dialAddr(sshPort), User: containerUser(), Signer: key.Signer, HostKey: hostPub,
-		ForwardAgent: o.forwardAgent,
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	if err := sshclient.WaitReady(waitCtx, target, func(ctx context.Context) error {
-		return stillRunning(ctx, rt, name, env.RestartCount)
-	}); err != nil {
-		return startFailure(ctx, rt, name, err, o.timeout)
-	}
-
-	if len(p.env.Daemons) > 0 || p.env.Jupyter != nil {
-		if err := checkServices(ctx, target); err != nil {
-			return err
-		}
-	}
-	if err := sshconfig.Add(paths.sshConfig, sshconfig.Entry{
-		Name: name, HostName: sshPort.HostIP, Port: sshPort.HostPort, User: target.User,
-		IdentityFile: key.Path, KnownHostsFile: paths.knownHosts, ForwardAgent: o.forwardAgent, Proxy: envdPath(),
-	}); err != nil {
-		return err
-	}
-	if err := (sshconfig.KnownHosts{Path: paths.knownHosts}).Pin(sshconfig.Alias(name), hostPub); err != nil {
-		return err
-	}
-	if env, err = rt.Get(ctx, name); err != nil {
-		return err
+		defer fw.Close()
+		go fw.Serve(ctx)
+		forwards = fw.Forwards()
 	}
 	fmt.Fprintf(s.out, "%s is ready in %.1fs\n", name, time.Since(start).Seconds())
-	printEndpoints(s.out, name, env)
+	printEndpoints(s.out, name, res.Env, forwards)
 	if token != "" {
-		if jp := env.Port(jupyterContainerPort(p.env)); jp != nil {
-			fmt.Fprintf(s.out, "  jupyter  http://%s/lab?token=%s\n", hostPort(jp), token)
+		if addr := serviceAddr(res.Env, forwards, jupyterContainerPort(p.env)); addr != "" {
+			fmt.Fprintf(s.out, "  jupyter  http://%s/lab?token=%s\n", addr, token)
 		}
 	}
-	// Ready: what follows (the shell, its exit code) never undoes the up.
-	ready = true
-	lock.Release()
 	if o.detach {
 		return nil
 	}
-	return attach(ctx, target)
+	if fw != nil {
+		fmt.Fprintf(s.err, "envd: the ports stay forwarded while this shell runs (envd up -d forwards them in the background)\n")
+	}
+	return attach(ctx, res.Target)
+}
+
+// serviceAddr is where a port of the environment is reached here:
+// published by the runtime, or forwarded by envd; "" neither.
+func serviceAddr(env *runtime.Env, forwards []forward.Forward, port int) string {
+	if p := env.Port(port); p != nil && p.HostPort != 0 {
+		return hostPort(p)
+	}
+	for _, f := range forwards {
+		if f.RemotePort == port {
+			return f.LocalAddr
+		}
+	}
+	return ""
+}
+
+// buildForUp builds the image (or finds it up to date) and returns what the
+// runtime runs: the tag in Docker, or the pushed image by digest.
+func buildForUp(ctx context.Context, s streams, o *upOptions, p *buildPlan) (string, error) {
+	res, err := buildPlanned(ctx, s, &o.build, p)
+	if err != nil {
+		return "", err
+	}
+	shown := p.tag
+	if p.export.Push {
+		shown = p.export.Name
+	}
+	if res.Skipped {
+		fmt.Fprintf(s.err, "envd: %s is up to date, not rebuilt\n", shown)
+	} else {
+		fmt.Fprintf(s.err, "envd: built %s, %d of %d steps cached\n", shown, res.Cached, res.Steps)
+	}
+	if !p.export.Push {
+		return p.tag, nil
+	}
+	return registry.ByDigest(p.export.Name, res.Digest)
 }
 
 // resources turns the resource flags and mounts into a Spec, and says on w
 // which host paths it mounts.
-func (o *upOptions) resources(w io.Writer, p *buildPlan) (runtime.Spec, error) {
+func (o *upOptions) resources(w io.Writer, p *buildPlan, copied bool) (runtime.Spec, error) {
 	env := p.env
 	var spec runtime.Spec
 	switch {
@@ -359,7 +301,11 @@ func (o *upOptions) resources(w io.Writer, p *buildPlan) (runtime.Spec, error) {
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
 	// Every host path the environment sees, said before anything starts.
-	fmt.Fprintf(w, "envd: mounting %s at %s (the project directory)\n", p.dir, projectMount(p))
+	if copied {
+		fmt.Fprintf(w, "envd: the project %s is copied to %s when the environment is first made; envd sync moves changes either way\n", p.dir, contract.ProjectPath(p.project))
+	} else {
+		fmt.Fprintf(w, "envd: mounting %s at %s (the project directory)\n", p.dir, contract.ProjectPath(p.project))
+	}
 	for _, m := range spec.Mounts {
 		mode := "read-write"
 		if m.ReadOnly {
@@ -466,57 +412,21 @@ func within(p, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-func projectMount(p *buildPlan) string { return compile.DevHome + "/" + p.project }
-
-// containerUser is who ssh logs in as: the dev user carries the host user's
-// UID, except for root, which stays root.
-func containerUser() string {
-	if os.Getuid() == 0 {
-		return "root"
-	}
-	return compile.DevUser
-}
-
-// writeEnvState writes the files mounted at /run/envd: the host key (kept
-// across ups, so the pin stays valid), the user's public key and the agent's
-// config. It returns the host's public key and the Jupyter token, if any.
-func writeEnvState(dir, authorizedKey string, p *buildPlan, name string) (hostPub ssh.PublicKey, token string, err error) {
-	if err := privateDir(dir); err != nil {
-		return nil, "", err
-	}
-	hostPub, err = ensureHostKey(filepath.Join(dir, hostKeyFile))
-	if err != nil {
-		return nil, "", err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, authKeysFile), []byte(authorizedKey+"\n"), 0o600); err != nil {
-		return nil, "", err
-	}
-	cfg, token, err := agentConfig(p, name)
-	if err != nil {
-		return nil, "", err
-	}
-	data, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return nil, "", err
-	}
-	return hostPub, token, atomicfile.Write(filepath.Join(dir, agentConfFile), data, 0o600) // holds the Jupyter token
-}
-
 // agentConfig says what the agent runs: sshd, the init commands, the
 // daemons and Jupyter.
-func agentConfig(p *buildPlan, name string) (*agent.Config, string, error) {
+func agentConfig(p *buildPlan, name string, user *agent.User) (*agent.Config, string, error) {
 	env := p.env
 	cfg := &agent.Config{
 		SSH: agent.SSHConfig{
-			Listen:         fmt.Sprintf("0.0.0.0:%d", compile.SSHPort),
-			HostKey:        runDir + "/" + hostKeyFile,
-			AuthorizedKeys: runDir + "/" + authKeysFile,
+			Listen:         contract.SSHListen(),
+			HostKey:        contract.RunPath(contract.HostKeyFile),
+			AuthorizedKeys: contract.RunPath(contract.AuthorizedKeysFile),
 			Shell:          shellPath(env.Shell),
 		},
-		Workdir: projectMount(p),
-		LogDir:  logDir(),
-		Env:     map[string]string{"ENVD_NAME": name},
-		User:    devUser(),
+		Workdir: contract.ProjectPath(p.project),
+		LogDir:  logDir(user),
+		Env:     map[string]string{contract.NameEnv: name},
+		User:    user,
 	}
 	for i, in := range env.Init {
 		cfg.Init = append(cfg.Init, agent.Command{Name: fmt.Sprintf("init-%d", i+1), Command: in.Command})
@@ -534,7 +444,7 @@ func agentConfig(p *buildPlan, name string) (*agent.Config, string, error) {
 		}
 		cmd := []string{
 			compile.VenvDir + "/bin/jupyter", "lab", "--ip=0.0.0.0", "--port=" + strconv.Itoa(jupyterContainerPort(env)),
-			"--no-browser", "--ServerApp.root_dir=" + projectMount(p),
+			"--no-browser", "--ServerApp.root_dir=" + contract.ProjectPath(p.project),
 		}
 		if cfg.User.UID == 0 {
 			cmd = append(cmd, "--allow-root") // the host user is root, and so is the environment's
@@ -549,15 +459,22 @@ func agentConfig(p *buildPlan, name string) (*agent.Config, string, error) {
 	return cfg, token, nil
 }
 
-func devUser() *agent.User {
-	if os.Getuid() == 0 {
+// devUser is who the environment runs as. Where the project is shared
+// with this machine, the dev user gets the host user's UID (root stays
+// root), so files keep their owner; elsewhere it keeps the image's UID and
+// the agent gives it the copied project's volume.
+func devUser(rt runtime.Runtime) *agent.User {
+	switch {
+	case rt.Project() == runtime.ProjectCopied:
+		return &agent.User{Name: contract.DevUser, UID: contract.DevUID, GID: contract.DevUID, Home: contract.DevHome}
+	case os.Getuid() == 0:
 		return &agent.User{Name: "root", UID: 0, GID: 0, Home: "/root"}
 	}
-	return &agent.User{Name: compile.DevUser, UID: os.Getuid(), GID: os.Getgid(), Home: compile.DevHome}
+	return &agent.User{Name: contract.DevUser, UID: os.Getuid(), GID: os.Getgid(), Home: contract.DevHome}
 }
 
 // logDir is where the agent writes each service's log and status.json.
-func logDir() string { return devUser().Home + "/.local/state/envd/logs" }
+func logDir(u *agent.User) string { return u.Home + "/.local/state/envd/logs" }
 
 func shellPath(shell string) string {
 	switch shell {
@@ -590,7 +507,7 @@ func jupyterContainerPort(env *ir.Environment) int {
 	if env.Jupyter != nil && env.Jupyter.Port != 0 {
 		return env.Jupyter.Port
 	}
-	return jupyterPort
+	return contract.JupyterPort
 }
 
 // exposedPorts are runtime.expose() ports plus Jupyter's, all published on
@@ -610,110 +527,26 @@ func exposedPorts(env *ir.Environment, host string) []runtime.Port {
 	return ports
 }
 
-func dialAddr(p *runtime.Port) string {
+// hostPort is where a published port is reached on this machine.
+func hostPort(p *runtime.Port) string {
 	host := p.HostIP
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return host + ":" + strconv.Itoa(p.HostPort)
-}
-
-func hostPort(p *runtime.Port) string { return dialAddr(p) }
-
-// stillRunning fails once the container exited, even if Docker's restart
-// policy started it again since (restarts was its count at the start).
-func stillRunning(ctx context.Context, rt runtime.Runtime, name string, restarts int) error {
-	env, err := rt.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !env.Running || env.RestartCount > restarts {
-		return errContainerExited
-	}
-	return nil
-}
-
-var errContainerExited = errors.New("the container exited")
-
-// startFailure explains why ssh never answered, with the container's last
-// log lines.
-func startFailure(ctx context.Context, rt runtime.Runtime, name string, err error, timeout time.Duration) error {
-	var tail string
-	logCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if rc, lerr := rt.Logs(logCtx, name, false, 20); lerr == nil {
-		b, _ := io.ReadAll(rc)
-		rc.Close()
-		tail = strings.TrimRight(string(b), "\n")
-	}
-	var msg string
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, errContainerExited):
-		msg = "the environment's container exited while starting"
-	case errors.Is(err, context.DeadlineExceeded):
-		msg = fmt.Sprintf("ssh did not answer within %s: %v", timeout, err)
-	default:
-		msg = err.Error()
-	}
-	if tail != "" {
-		msg += "\n  last lines of its log:\n    " + strings.ReplaceAll(tail, "\n", "\n    ")
-	}
-	return errors.New(msg + "\n  hint: fix what the log says (a daemon or init command, the image), then run envd up again; --timeout waits longer")
-}
-
-// checkServices waits briefly for the daemons to start and fails when one
-// cannot (a command that does not exist, one that exits at once), with the
-// end of its log. Services still waiting for init commands are not waited for.
-func checkServices(ctx context.Context, t sshclient.Target) error {
-	c, err := sshclient.Dial(ctx, t)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		out, err := sshclient.Output(c, "cat "+logDir()+"/status.json 2>/dev/null")
-		var st agent.Status
-		if err == nil && json.Unmarshal(out, &st) == nil {
-			settled := true
-			for _, svc := range st.Services {
-				switch svc.State {
-				case agent.StateBackoff, agent.StateExited:
-					logTail, _ := sshclient.Output(c, fmt.Sprintf("tail -n 10 %s/%s.log", logDir(), svc.Name))
-					msg := fmt.Sprintf("daemon %s did not start: %s", svc.Name, svc.LastError)
-					if tail := strings.TrimSpace(string(logTail)); tail != "" {
-						msg += "\n  last lines of its log:\n    " + strings.ReplaceAll(tail, "\n", "\n    ")
-					}
-					return errors.New(msg + "\n  hint: fix its command in runtime.daemon(...) in build.envd (is the program installed and on PATH?)")
-				case agent.StatePending, "":
-					settled = false
-				}
-			}
-			if settled && len(st.Services) > 0 {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil // still pending (init commands running): `envd logs` shows progress
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return net.JoinHostPort(host, strconv.Itoa(p.HostPort))
 }
 
 // printEndpoints says how to reach a running environment.
-func printEndpoints(w io.Writer, name string, env *runtime.Env) {
+func printEndpoints(w io.Writer, name string, env *runtime.Env, forwards []forward.Forward) {
 	fmt.Fprintf(w, "  ssh      ssh %s  (or: envd ssh %s)\n", sshconfig.Alias(name), name)
 	for _, p := range env.Ports {
-		if p.ContainerPort == compile.SSHPort {
+		if p.ContainerPort == contract.SSHPort || p.HostPort == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "  port     %d -> %s\n", p.ContainerPort, hostPort(&p))
+	}
+	for _, f := range forwards {
+		fmt.Fprintf(w, "  port     %d -> %s (forwarded)\n", f.RemotePort, f.LocalAddr)
 	}
 }
 
@@ -738,45 +571,3 @@ func attach(ctx context.Context, t sshclient.Target) error {
 type exitCodeError int
 
 func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-// ensureHostKey loads the environment's host key, creating it on first use.
-// The new key is written aside and linked into place, which fails if
-// another envd made one meanwhile: then that one is used, so two first ups
-// never end with different keys.
-func ensureHostKey(path string) (ssh.PublicKey, error) {
-	for {
-		data, err := os.ReadFile(path)
-		if err == nil {
-			signer, err := ssh.ParsePrivateKey(data)
-			if err != nil {
-				return nil, fmt.Errorf("host key %s: %w\n  hint: remove it; envd up makes a new one", path, err)
-			}
-			return signer.PublicKey(), nil
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		pem, pub, err := sshconfig.NewHostKey()
-		if err != nil {
-			return nil, err
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-		if err != nil {
-			return nil, err
-		}
-		_, err = tmp.Write(pem)
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Link(tmp.Name(), path) // CreateTemp made it 0600
-		}
-		os.Remove(tmp.Name())
-		if err == nil {
-			return pub, nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, err
-		}
-	}
-}

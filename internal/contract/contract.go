@@ -39,8 +39,10 @@ const (
 
 // Labels on containers, pods and the other objects envd makes.
 const (
-	LabelName         = "dev.envd.name"
-	LabelProjectDir   = "dev.envd.project-dir"
+	LabelName       = "dev.envd.name"
+	LabelProjectDir = "dev.envd.project-dir"
+	// LabelProjectPath is where the project is inside.
+	LabelProjectPath  = "dev.envd.project-path"
 	LabelStateDir     = "dev.envd.state-dir"
 	LabelUser         = "dev.envd.user"
 	LabelForwardAgent = "dev.envd.forward-agent"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"envd.dev/envd/internal/runtime"
 )
 
 // Options say which cluster and namespace: a kubeconfig file ("" the
@@ -67,18 +70,19 @@ func (r *Runtime) Namespace() string { return r.namespace }
 
 // Env is an environment as the cluster reports it.
 type Env struct {
-	Name    string    `json:"name"`
-	Pod     string    `json:"pod"`
-	Image   string    `json:"image"`
-	Status  string    `json:"status"`
-	Running bool      `json:"running"`
-	Node    string    `json:"node,omitempty"`
-	Created time.Time `json:"created"`
-	Labels  map[string]string
+	Name    string            `json:"name"`
+	Pod     string            `json:"pod"`
+	Image   string            `json:"image"`
+	Status  string            `json:"status"`
+	Running bool              `json:"running"`
+	Node    string            `json:"node,omitempty"`
+	Created time.Time         `json:"created"`
+	Labels  map[string]string // with the pod's annotations
+	Ports   []int
 }
 
 // ErrNotFound: no environment of that name in the namespace.
-var ErrNotFound = errors.New("environment not found")
+var ErrNotFound = runtime.ErrNotFound
 
 // Start creates the environment's claim (unless it exists: it holds the
 // user's work), secret and pod, and waits until the pod's container runs.
@@ -110,19 +114,24 @@ func (r *Runtime) Start(ctx context.Context, s Spec, timeout time.Duration) (env
 	}
 
 	secrets := r.cs.CoreV1().Secrets(r.namespace)
-	secret := secretFor(s)
-	if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		// Left by an up that was killed: it is ours (same name and labels).
-		_, err = secrets.Update(ctx, secret, metav1.UpdateOptions{})
-		if err != nil {
-			return nil, r.explain(err, "update", "secrets")
-		}
-	} else if err != nil {
-		return nil, r.explain(err, "create", "secrets")
+	own := []*corev1.Secret{secretFor(s)}
+	if s.PullAuth != nil {
+		own = append(own, pullSecretFor(s))
 	}
-	created = append(created, func(ctx context.Context) {
-		secrets.Delete(ctx, secretName(s.Name), metav1.DeleteOptions{})
-	})
+	for _, secret := range own {
+		if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+			// Left by an up that was killed: it is ours (same name and labels).
+			_, err = secrets.Update(ctx, secret, metav1.UpdateOptions{})
+			if err != nil {
+				return nil, r.explain(err, "update", "secrets")
+			}
+		} else if err != nil {
+			return nil, r.explain(err, "create", "secrets")
+		}
+		created = append(created, func(ctx context.Context) {
+			secrets.Delete(ctx, secret.Name, metav1.DeleteOptions{})
+		})
+	}
 
 	pods := r.cs.CoreV1().Pods(r.namespace)
 	if _, err := pods.Create(ctx, podFor(s), metav1.CreateOptions{}); err != nil {
@@ -217,7 +226,7 @@ func (r *Runtime) diagnose(ctx context.Context, s Spec, pod *corev1.Pod) (runnin
 			w := cs.State.Waiting
 			switch w.Reason {
 			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
-				return false, fmt.Errorf("the cluster cannot pull the image %s: %s\n  hint: the nodes must reach that registry; a private one needs credentials: envd turns your Docker login for it (docker login) into the pod's pull secret", s.Image, w.Message)
+				return false, pullFailed(s, w.Message)
 			case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
 				return false, fmt.Errorf("the cluster could not start the environment's container: %s: %s", w.Reason, w.Message)
 			case "CrashLoopBackOff":
@@ -231,6 +240,16 @@ func (r *Runtime) diagnose(ctx context.Context, s Spec, pod *corev1.Pod) (runnin
 		return false, fmt.Errorf("the environment's pod failed: %s %s", pod.Status.Reason, pod.Status.Message)
 	}
 	return false, nil
+}
+
+// pullFailed names the registry and the credential the nodes pulled with.
+func pullFailed(s Spec, why string) error {
+	host, _, _ := strings.Cut(s.Image, "/")
+	cred := "without credentials: your Docker config has no login for " + host + " (docker login " + host + " gives one, which envd turns into the pod's pull secret)"
+	if s.PullAuth != nil {
+		cred = "with your login from " + s.PullAuthSource + " (as the pod's pull secret " + pullSecretName(s.Name) + ")"
+	}
+	return fmt.Errorf("the cluster cannot pull the image %s from the registry %s, %s: %s\n  hint: the cluster's nodes must reach %s and be allowed to pull from it; check the context's --registry", s.Image, host, cred, why, host)
 }
 
 func unschedulable(s Spec, why string) error {
@@ -297,9 +316,11 @@ func (r *Runtime) Down(ctx context.Context, name string) error {
 	if err := r.deletePod(ctx, name); err != nil {
 		return err
 	}
-	err := r.cs.CoreV1().Secrets(r.namespace).Delete(ctx, secretName(name), metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return r.explain(err, "delete", "secrets")
+	for _, secret := range []string{secretName(name), pullSecretName(name)} {
+		err := r.cs.CoreV1().Secrets(r.namespace).Delete(ctx, secret, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return r.explain(err, "delete", "secrets")
+		}
 	}
 	return nil
 }
@@ -406,8 +427,15 @@ func envOf(p *corev1.Pod) *Env {
 		Name: p.Labels[LabelName], Pod: p.Name, Status: string(p.Status.Phase), Node: p.Spec.NodeName,
 		Created: p.CreationTimestamp.Time, Labels: p.Labels,
 	}
+	if len(p.Annotations) > 0 {
+		e.Labels = maps.Clone(p.Labels)
+		maps.Copy(e.Labels, p.Annotations)
+	}
 	if len(p.Spec.Containers) > 0 {
 		e.Image = p.Spec.Containers[0].Image
+		for _, cp := range p.Spec.Containers[0].Ports {
+			e.Ports = append(e.Ports, int(cp.ContainerPort))
+		}
 	}
 	for _, cs := range p.Status.ContainerStatuses {
 		if cs.Name == containerName && cs.State.Running != nil {

@@ -38,9 +38,11 @@ const (
 type Spec struct {
 	Name  string
 	Image string // a reference the nodes can pull, by digest
-	// Secrets are files the agent reads at SecretDir (mode 0400, root's).
+	// Secrets are files the agent reads at SecretDir: root's, and readable
+	// by the group Group (the dev user's, which the agent drops to), if set.
 	Secrets   map[string][]byte
 	SecretDir string
+	Group     int64
 	// ProjectDir is where the claim is mounted; ProjectSize its request.
 	ProjectDir  string
 	ProjectSize resource.Quantity
@@ -53,14 +55,20 @@ type Spec struct {
 	Memory       int64 // bytes
 	ShmSize      int64 // bytes of a memory-backed /dev/shm; 0 the runtime's default
 	Labels       map[string]string
-	// PullSecret names a docker-registry Secret for the image, "" none.
-	PullSecret string
+	// Annotations go on the pod: what is not a label value (paths).
+	Annotations map[string]string
+	// PullAuth is a .dockerconfigjson with the user's login to the image's
+	// registry: envd makes it the pod's pull secret. PullAuthSource says
+	// where the login came from, for messages ("" none was found).
+	PullAuth       []byte
+	PullAuthSource string
 }
 
 // Object names: one of each kind per environment.
-func podName(env string) string    { return "envd-" + env }
-func secretName(env string) string { return "envd-" + env }
-func claimName(env string) string  { return "envd-" + env + "-project" }
+func podName(env string) string        { return "envd-" + env }
+func secretName(env string) string     { return "envd-" + env }
+func claimName(env string) string      { return "envd-" + env + "-project" }
+func pullSecretName(env string) string { return "envd-" + env + "-pull" }
 
 func labels(s Spec) map[string]string {
 	l := map[string]string{}
@@ -75,6 +83,14 @@ func secretFor(s Spec) *corev1.Secret {
 		ObjectMeta: metav1.ObjectMeta{Name: secretName(s.Name), Labels: labels(s)},
 		Type:       corev1.SecretTypeOpaque,
 		Data:       s.Secrets,
+	}
+}
+
+func pullSecretFor(s Spec) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: pullSecretName(s.Name), Labels: labels(s)},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: s.PullAuth},
 	}
 }
 
@@ -108,6 +124,9 @@ func podFor(s Spec) *corev1.Pod {
 		ports = append(ports, corev1.ContainerPort{Name: "p" + strconv.Itoa(p), ContainerPort: int32(p), Protocol: corev1.ProtocolTCP})
 	}
 	readOnly := int32(0o400)
+	if s.Group != 0 {
+		readOnly = 0o440
+	}
 	root := int64(0)
 	grace := int64(10)
 	no := false
@@ -142,7 +161,7 @@ func podFor(s Spec) *corev1.Pod {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: shmVolume, MountPath: "/dev/shm"})
 	}
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: podName(s.Name), Labels: labels(s)},
+		ObjectMeta: metav1.ObjectMeta{Name: podName(s.Name), Labels: labels(s), Annotations: s.Annotations},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{c},
 			Volumes:    volumes,
@@ -154,8 +173,11 @@ func podFor(s Spec) *corev1.Pod {
 			RestartPolicy:                 corev1.RestartPolicyAlways,
 		},
 	}
-	if s.PullSecret != "" {
-		p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: s.PullSecret}}
+	if s.Group != 0 {
+		p.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: &s.Group}
+	}
+	if s.PullAuth != nil {
+		p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: pullSecretName(s.Name)}}
 	}
 	return p
 }

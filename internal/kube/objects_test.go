@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -10,13 +11,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+
+	"envd.dev/envd/internal/contract"
+	"envd.dev/envd/internal/runtime"
 )
 
 func TestPodFor(t *testing.T) {
 	s := Spec{
 		Name: "demo", Image: "reg/x@sha256:abc", SecretDir: "/run/envd", ProjectDir: "/home/envd/demo",
 		Env: map[string]string{"B": "2", "A": "1"}, Ports: []int{2222, 8888},
-		GPUs: 2, CPUs: 1.5, Memory: 8 << 30, ShmSize: 2 << 30, PullSecret: "envd-demo-pull",
+		GPUs: 2, CPUs: 1.5, Memory: 8 << 30, ShmSize: 2 << 30, PullAuth: []byte(`{"auths":{}}`),
 	}
 	p := podFor(s)
 	c := p.Spec.Containers[0]
@@ -66,7 +70,10 @@ func TestDiagnose(t *testing.T) {
 	}{
 		{"pending", Spec{}, corev1.PodStatus{Phase: corev1.PodPending}, false, ""},
 		{"running", Spec{}, corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: containerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, true, ""},
-		{"pull", Spec{Image: "reg/img"}, waiting("ImagePullBackOff", "401 Unauthorized"), false, "cannot pull the image reg/img: 401 Unauthorized"},
+		{"pull without a login", Spec{Image: "reg.example:5000/ml/img@sha256:1"}, waiting("ImagePullBackOff", "401 Unauthorized"), false,
+			"cannot pull the image reg.example:5000/ml/img@sha256:1 from the registry reg.example:5000, without credentials: your Docker config has no login for reg.example:5000"},
+		{"pull with a login", Spec{Name: "x", Image: "reg/img", PullAuth: []byte("{}"), PullAuthSource: "~/.docker/config.json (auths)"}, waiting("ErrImagePull", "403 Forbidden"), false,
+			"with your login from ~/.docker/config.json (auths) (as the pod's pull secret envd-x-pull): 403 Forbidden"},
 		{"config", Spec{}, waiting("CreateContainerConfigError", "secret not found"), false, "could not start the environment's container"},
 		{"crash", Spec{}, waiting("CrashLoopBackOff", ""), false, "agent exited while starting"},
 		{"gpu", Spec{Name: "g", GPUs: 1}, corev1.PodStatus{Conditions: []corev1.PodCondition{{
@@ -87,5 +94,44 @@ func TestDiagnose(t *testing.T) {
 				t.Errorf("error %v, want it to say %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// podSpec: envd's spec in the cluster's terms.
+func TestPodSpec(t *testing.T) {
+	e := &Envs{PullAuth: []byte("{}"), PullAuthSource: "~/.docker/config.json (auths)"}
+	ks, err := e.podSpec(runtime.Spec{
+		Name: "demo", Image: "reg/demo@sha256:1", GPUs: "all",
+		Project: runtime.Project{HostDir: "/home/me/demo", Path: "/home/envd/demo"},
+		Ports:   []runtime.Port{{Name: "ssh", ContainerPort: 2222}, {Name: "jupyter", ContainerPort: 8888}},
+		Labels:  map[string]string{contract.LabelProjectDir: "/home/me/demo", contract.LabelForwardAgent: "true"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		got  any
+		want any
+	}{
+		{"gpus: all is one", ks.GPUs, 1},
+		{"project dir", ks.ProjectDir, "/home/envd/demo"},
+		{"secret dir", ks.SecretDir, contract.RunDir},
+		{"group", ks.Group, int64(contract.DevUID)},
+		{"ports", ks.Ports, []int{2222, 8888}},
+		{"a path is an annotation", ks.Annotations[contract.LabelProjectDir], "/home/me/demo"},
+		{"a word is a label", ks.Labels[contract.LabelForwardAgent], "true"},
+		{"pull auth", string(ks.PullAuth), "{}"},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	p := podFor(ks)
+	if p.Spec.SecurityContext == nil || *p.Spec.SecurityContext.FSGroup != contract.DevUID || *p.Spec.Volumes[0].Secret.DefaultMode != 0o440 {
+		t.Errorf("the dev user cannot read the secrets: %+v", p.Spec.SecurityContext)
+	}
+	if _, err := e.podSpec(runtime.Spec{Name: "x", GPUs: "two"}); err == nil {
+		t.Error("--gpus two accepted")
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,25 +24,77 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+
+	"envd.dev/envd/internal/atomicfile"
+	"envd.dev/envd/internal/contract"
 )
 
 // stopTimeout is Docker's grace period: the agent stops its services within it.
 const stopTimeout = 10
 
-// Docker runs environments as containers of the local Docker Engine.
+// Docker runs environments as containers of the local Docker Engine. The
+// project and runtime.mount directories are bind mounts; an environment's
+// secrets are files in its state dir on this machine, bind-mounted
+// read-only at contract.RunDir.
 type Docker struct {
-	api *client.Client
+	api       *client.Client
+	stateRoot string
 }
 
-// NewDocker wraps a connected client (see internal/docker.Connect).
-func NewDocker(api *client.Client) *Docker { return &Docker{api: api} }
+// NewDocker wraps a connected client (see internal/docker.Connect);
+// stateRoot holds one state dir per environment, named after it.
+func NewDocker(api *client.Client, stateRoot string) *Docker {
+	return &Docker{api: api, stateRoot: stateRoot}
+}
+
+func (d *Docker) Kind() string              { return "docker" }
+func (d *Docker) Delivery() Delivery        { return DeliverLocal }
+func (d *Docker) Project() ProjectTransport { return ProjectShared }
+
+// StateDir is where an environment's secrets are kept on this machine.
+func (d *Docker) StateDir(name string) string { return filepath.Join(d.stateRoot, name) }
+
+// writeSecrets puts the spec's secrets in its state dir (0700, files 0600).
+func (d *Docker) writeSecrets(s Spec) error {
+	dir := d.StateDir(s.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Secrets)) {
+		if err := atomicfile.Write(filepath.Join(dir, name), s.Secrets[name], 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Dial connects to a port of the container through where it is published.
+func (d *Docker) Dial(ctx context.Context, name string, port int) (net.Conn, error) {
+	env, err := d.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	p := env.Port(port)
+	if !env.Running || p == nil {
+		return nil, fmt.Errorf("%s is not running, or does not publish port %d (%s)", name, port, env.Status)
+	}
+	host := p.HostIP
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	var dialer net.Dialer
+	return dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(p.HostPort)))
+}
 
 // ContainerName is the Docker name of an environment's container.
 func ContainerName(name string) string { return "envd-" + name }
 
 // containerConfig turns a Spec into Docker's create options. It is pure, so
 // what `envd up` asks of Docker (GPUs, ports, limits) is unit-tested.
-func containerConfig(s Spec) (client.ContainerCreateOptions, error) {
+func containerConfig(s Spec, stateDir string) (client.ContainerCreateOptions, error) {
 	cfg := &container.Config{
 		Image:        s.Image,
 		User:         s.User,
@@ -63,7 +118,11 @@ func containerConfig(s Spec) (client.ContainerCreateOptions, error) {
 		// Back by itself after a Docker restart or a crash; not after a stop.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 	}
-	for _, m := range s.Mounts {
+	mounts := append([]Mount{
+		{Source: s.Project.HostDir, Target: s.Project.Path},
+		{Source: stateDir, Target: contract.RunDir, ReadOnly: true},
+	}, s.Mounts...)
+	for _, m := range mounts {
 		bind := m.Source + ":" + m.Target
 		if m.ReadOnly {
 			bind += ":ro"
@@ -130,8 +189,11 @@ func (d *Docker) Start(ctx context.Context, s Spec) (*Env, error) {
 }
 
 func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error) {
-	opts, err := containerConfig(s)
+	opts, err := containerConfig(s, d.StateDir(s.Name))
 	if err != nil {
+		return nil, err
+	}
+	if err := d.writeSecrets(s); err != nil {
 		return nil, err
 	}
 	opts.Config.Labels[LabelSpec] = digest
@@ -188,14 +250,19 @@ func portRequested(s Spec, err error) bool {
 	return false
 }
 
-// Resume starts the stopped container again: same files, same ports.
-func (d *Docker) Resume(ctx context.Context, name string) (*Env, error) {
+// Resume starts the stopped container again: same files, same ports, the
+// secrets of s.
+func (d *Docker) Resume(ctx context.Context, s Spec) (*Env, error) {
+	name := s.Name
+	if err := d.writeSecrets(s); err != nil {
+		return nil, err
+	}
 	if _, err := d.api.ContainerStart(ctx, ContainerName(name), client.ContainerStartOptions{}); err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return nil, ErrNotFound
 		}
 		// Its ports, so that a port taken meanwhile is named.
-		var s Spec
+		s := Spec{}
 		if res, ierr := d.api.ContainerInspect(ctx, ContainerName(name), client.ContainerInspectOptions{}); ierr == nil && res.Container.HostConfig != nil {
 			for _, binds := range res.Container.HostConfig.PortBindings {
 				for _, b := range binds {
@@ -230,6 +297,29 @@ func (d *Docker) Changes(ctx context.Context, name string) ([]Change, error) {
 	}
 	return out, nil
 }
+
+// Differs compares old with what s asks for: the image it runs, and the
+// digest of the spec it was made from (containers of older envds carry
+// none: they are resumed).
+func (d *Docker) Differs(ctx context.Context, old *Env, s Spec) (string, error) {
+	img, err := d.api.ImageInspect(ctx, s.Image)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", s.Image, err)
+	}
+	switch {
+	case old.ImageID != img.ID:
+		return "its image was rebuilt", nil
+	case old.Labels[LabelSpec] != "" && old.Labels[LabelSpec] != SpecDigest(s):
+		return "it was made with other options (mounts, ports, resources)", nil
+	}
+	return "", nil
+}
+
+func (d *Docker) CopyOutHint(name string) string {
+	return "docker cp " + ContainerName(name) + ":PATH ."
+}
+
+func (d *Docker) StartHint(name string) string { return "docker start " + ContainerName(name) }
 
 // startError names the usual causes of a failed start.
 func startError(err error, s Spec) error {

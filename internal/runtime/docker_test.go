@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,12 +11,10 @@ import (
 
 func TestContainerConfig(t *testing.T) {
 	s := Spec{
-		Name:  "mnist",
-		Image: "mnist:dev",
-		Mounts: []Mount{
-			{Source: "/home/me/mnist", Target: "/home/envd/mnist"},
-			{Source: "/var/lib/envd/mnist", Target: "/run/envd", ReadOnly: true},
-		},
+		Name:    "mnist",
+		Image:   "mnist:dev",
+		Project: Project{HostDir: "/home/me/mnist", Path: "/home/envd/mnist"},
+		Mounts:  []Mount{{Source: "/data", Target: "/data", ReadOnly: true}},
 		Ports: []Port{
 			{Name: "ssh", ContainerPort: 2222},
 			{Name: "streamlit", ContainerPort: 8501, HostPort: 8501},
@@ -26,7 +26,7 @@ func TestContainerConfig(t *testing.T) {
 		Memory:  2 << 30,
 		ShmSize: 1 << 30,
 	}
-	opts, err := containerConfig(s)
+	opts, err := containerConfig(s, "/var/lib/envd/mnist")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestContainerConfig(t *testing.T) {
 		t.Errorf("env %v", opts.Config.Env)
 	}
 	h := opts.HostConfig
-	if strings.Join(h.Binds, " ") != "/home/me/mnist:/home/envd/mnist /var/lib/envd/mnist:/run/envd:ro" {
+	if strings.Join(h.Binds, " ") != "/home/me/mnist:/home/envd/mnist /var/lib/envd/mnist:/run/envd:ro /data:/data:ro" {
 		t.Errorf("binds %v", h.Binds)
 	}
 	ssh := h.PortBindings[network.MustParsePort("2222/tcp")]
@@ -71,7 +71,7 @@ func TestContainerConfigGPUs(t *testing.T) {
 		{"many", 0, "give a number of GPUs or all"},
 	}
 	for _, tt := range tests {
-		opts, err := containerConfig(Spec{Name: "x", Image: "x", GPUs: tt.gpus})
+		opts, err := containerConfig(Spec{Name: "x", Image: "x", GPUs: tt.gpus}, "/state")
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("gpus %q: err %v, want %q", tt.gpus, err, tt.err)
@@ -108,7 +108,7 @@ func (e errString) Error() string { return string(e) }
 // the same host ports (Docker would pick new ones for HostPort 0).
 func TestRestartAndPorts(t *testing.T) {
 	s := Spec{Name: "x", Image: "x", Ports: []Port{{Name: "ssh", ContainerPort: 2222}, {Name: "web", ContainerPort: 80, HostPort: 8080}}}
-	opts, err := containerConfig(s)
+	opts, err := containerConfig(s, "/state")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,13 +138,43 @@ func TestSpecDigest(t *testing.T) {
 		"read-only": func(s *Spec) {
 			s.Mounts[0].ReadOnly = true
 		},
-		"gpus": func(s *Spec) { s.GPUs = "all" },
-		"host": func(s *Spec) { s.Ports = []Port{{ContainerPort: 2222, HostIP: "0.0.0.0"}} },
+		"gpus":    func(s *Spec) { s.GPUs = "all" },
+		"host":    func(s *Spec) { s.Ports = []Port{{ContainerPort: 2222, HostIP: "0.0.0.0"}} },
+		"project": func(s *Spec) { s.Project.HostDir = "/elsewhere" },
 	} {
 		s := base()
 		change(&s)
 		if SpecDigest(s) == d {
 			t.Errorf("changing %s leaves the digest as it was", name)
 		}
+	}
+	// A new Jupyter token at every up must not make a stopped one look different.
+	s := base()
+	s.Secrets = map[string][]byte{"agent.json": []byte("token")}
+	if SpecDigest(s) != d {
+		t.Error("secrets change the digest")
+	}
+}
+
+// The state dir (host key, authorized keys, agent.json with the Jupyter
+// token) is its owner's only, also when an older envd made it 0755.
+func TestSecretsArePrivate(t *testing.T) {
+	root := t.TempDir()
+	d := NewDocker(nil, root)
+	if err := os.MkdirAll(d.StateDir("proj"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := Spec{Name: "proj", Secrets: map[string][]byte{"agent.json": []byte(`{"token":"t"}`), "authorized_keys": []byte("k\n")}}
+	if err := d.writeSecrets(s); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]os.FileMode{"": 0o700, "agent.json": 0o600, "authorized_keys": 0o600} {
+		fi, err := os.Stat(filepath.Join(d.StateDir("proj"), f))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%q: %v, mode %v; want %v", f, err, fi.Mode().Perm(), want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(d.StateDir("proj"), "agent.json")); string(b) != `{"token":"t"}` {
+		t.Errorf("agent.json = %q", b)
 	}
 }

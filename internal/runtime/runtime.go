@@ -1,6 +1,8 @@
-// Package runtime runs environments: containers made from envd images, each
-// with the agent as its init, sshd and supervisor. Docker is the only
-// runtime today; the interface leaves room for Kubernetes.
+// Package runtime is what envd asks of a place that runs environments, in
+// envd's own terms: start one from a spec (image, project, resources, ports,
+// secrets), find it again, dial a port inside it, remove it. It also says
+// how an image envd built gets there and how the project directory does.
+// Docker (this package) and Kubernetes (package kube) implement it.
 package runtime
 
 import (
@@ -8,46 +10,87 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
+
+	"envd.dev/envd/internal/contract"
 )
 
-// Container labels. They are how envd finds its environments again.
+// Label names, as the contract defines them.
 const (
-	LabelName       = "dev.envd.name"
-	LabelProjectDir = "dev.envd.project-dir"
-	LabelStateDir   = "dev.envd.state-dir"
-	LabelUser       = "dev.envd.user"
-	// LabelSpec is the digest of the Spec the container was made from, so
-	// that envd up can tell whether a stopped one is what the user asks for.
-	LabelSpec = "dev.envd.spec"
+	LabelName       = contract.LabelName
+	LabelProjectDir = contract.LabelProjectDir
+	LabelStateDir   = contract.LabelStateDir
+	LabelUser       = contract.LabelUser
+	LabelSpec       = contract.LabelSpec
+)
+
+// Delivery is how an image envd built reaches the runtime.
+type Delivery int
+
+const (
+	// DeliverLocal: into the local Docker's image store (the hand-over
+	// registry or a tarball load); the runtime runs it by tag.
+	DeliverLocal Delivery = iota
+	// DeliverPush: pushed to a registry the runtime pulls from; it runs the
+	// image by digest.
+	DeliverPush
+)
+
+// ProjectTransport is how the project directory reaches the environment.
+type ProjectTransport int
+
+const (
+	// ProjectShared: bind-mounted from this machine; edits show both ways.
+	ProjectShared ProjectTransport = iota
+	// ProjectCopied: copied into the environment's own volume on its first
+	// start; envd sync moves changes either way.
+	ProjectCopied
 )
 
 // Spec is one environment to start.
 type Spec struct {
 	Name  string
 	Image string
-	// Mounts are bind mounts; the first is usually the project directory.
+	// Project is the project directory on this machine and inside.
+	Project Project
+	// Mounts are further directories of this machine (runtime.mount, -v);
+	// only a runtime whose project is shared can have them.
 	Mounts []Mount
-	// Ports are published on the host; SSH is one of them.
+	// Ports are the environment's services: published on this machine by
+	// Docker, forwarded by envd elsewhere. SSH is one of them.
 	Ports []Port
-	Env   map[string]string
+	// Secrets are files the agent finds in contract.RunDir: keys and its
+	// config. They never go into the image, nor into the spec's digest.
+	Secrets map[string][]byte `json:"-"`
+	Env     map[string]string
 	// GPUs: "" none, "all", or a count such as "2".
 	GPUs    string
 	CPUs    float64
 	Memory  int64 // bytes; 0 = no limit
-	ShmSize int64 // bytes; 0 = Docker's default
+	ShmSize int64 // bytes; 0 = the runtime's default
 	Labels  map[string]string
-	// User the container's init starts as (the agent drops to the dev user).
+	// User the agent starts as (it drops to the dev user).
 	User string
+	// StartTimeout bounds how long a runtime that schedules and pulls
+	// (Kubernetes) may take to start it; 0 is the runtime's default.
+	StartTimeout time.Duration `json:"-"`
 }
 
-// Mount binds a host path into the container.
+// Project is where the project directory is, here and inside.
+type Project struct {
+	HostDir string
+	Path    string
+}
+
+// Mount binds a host path into the environment.
 type Mount struct {
 	Source, Target string
 	ReadOnly       bool
 }
 
-// Port publishes a container port. HostPort 0 lets the runtime pick a free one.
+// Port is a service port of the environment. HostPort 0 lets the runtime
+// pick a free one; a runtime without published ports reports 0.
 type Port struct {
 	Name          string `json:"name"`
 	ContainerPort int    `json:"container_port"`
@@ -68,7 +111,7 @@ type Env struct {
 	ProjectDir string            `json:"project_dir,omitempty"`
 
 	ImageID string `json:"-"` // the image it runs, whatever its tag says now
-	// RestartCount is how often Docker's restart policy started it again.
+	// RestartCount is how often the runtime started it again by itself.
 	RestartCount int `json:"-"`
 }
 
@@ -84,25 +127,59 @@ func (e *Env) Port(containerPort int) *Port {
 
 // Runtime runs environments.
 type Runtime interface {
-	// Start creates and starts the environment; on failure nothing is left.
+	// Kind names the runtime: "docker", "kubernetes".
+	Kind() string
+	// Delivery says how an image reaches it; Project how the project does.
+	Delivery() Delivery
+	Project() ProjectTransport
+	// Start creates and starts the environment; on failure (ctx cancelled
+	// included) nothing it created is left.
 	Start(ctx context.Context, s Spec) (*Env, error)
 	// Get returns the environment, or ErrNotFound.
 	Get(ctx context.Context, name string) (*Env, error)
 	List(ctx context.Context) ([]Env, error)
-	// Resume starts a stopped environment's container again, as it was.
-	Resume(ctx context.Context, name string) (*Env, error)
-	// Stop stops the environment within the grace period, keeping it.
-	Stop(ctx context.Context, name string) error
-	// Changes lists the files the container changed in its own layer
-	// (not in mounts): what removing it loses.
-	Changes(ctx context.Context, name string) ([]Change, error)
-	// Remove stops (within the grace period) and removes the environment.
+	// Remove stops (within a grace period) and removes the environment;
+	// what holds the user's work in a copied project stays (see Destroyer).
 	Remove(ctx context.Context, name string) error
-	// Logs streams the container's own output (the agent's).
+	// Logs streams the environment's own output (the agent's).
 	Logs(ctx context.Context, name string, follow bool, tail int) (io.ReadCloser, error)
+	// Dial connects to a port inside the running environment.
+	Dial(ctx context.Context, name string, port int) (net.Conn, error)
 }
 
-// Change is one path a container added, modified or deleted.
+// Keeper is a runtime whose stopped environments keep their files and can
+// be started again as they were (Docker's containers).
+type Keeper interface {
+	// Resume starts the stopped environment again, with s's secrets.
+	Resume(ctx context.Context, s Spec) (*Env, error)
+	// Stop stops it within the grace period, keeping it.
+	Stop(ctx context.Context, name string) error
+	// Changes lists the files it changed outside its mounts: what removing
+	// it loses.
+	Changes(ctx context.Context, name string) ([]Change, error)
+	// Differs says why old cannot be resumed for s ("its image was
+	// rebuilt"), or "" when it can.
+	Differs(ctx context.Context, old *Env, s Spec) (string, error)
+	// CopyOutHint and StartHint tell the user how to save files from a
+	// kept environment and how to start it as it is.
+	CopyOutHint(name string) string
+	StartHint(name string) string
+}
+
+// Destroyer is a runtime that keeps the project after Remove (a copied
+// project's volume); Destroy removes that too.
+type Destroyer interface {
+	Destroy(ctx context.Context, name string) error
+}
+
+// Synced records whether a copied project was copied in, so that a later
+// up does not overwrite the work done inside.
+type Synced interface {
+	MarkSynced(ctx context.Context, name string) error
+	Synced(ctx context.Context, name string) (bool, error)
+}
+
+// Change is one path an environment added, modified or deleted.
 type Change struct {
 	Path string
 	Kind string // "A", "C" or "D", as docker diff shows them

@@ -22,7 +22,10 @@ import (
 
 // Target is one environment's sshd.
 type Target struct {
-	Addr    string // host:port
+	Addr string // host:port, or a name for messages when Dial is set
+	// Dial, when set, opens the connection instead of TCP to Addr: the
+	// runtime's way into the environment (Kubernetes' port-forward).
+	Dial    func(ctx context.Context) (net.Conn, error)
 	User    string
 	Signer  ssh.Signer
 	HostKey ssh.PublicKey // pinned; any other key is refused
@@ -40,8 +43,14 @@ func Dial(ctx context.Context, t Target) (*ssh.Client, error) {
 		HostKeyCallback: ssh.FixedHostKey(t.HostKey),
 		Timeout:         5 * time.Second,
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", t.Addr)
+	var conn net.Conn
+	var err error
+	if t.Dial != nil {
+		conn, err = t.Dial(ctx)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", t.Addr)
+	}
 	if err != nil {
 		return nil, err
 	}

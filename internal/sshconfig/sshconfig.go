@@ -60,6 +60,9 @@ type Entry struct {
 	// which finds it wherever it runs now, rather than through HostName and
 	// Port, which are kept for the record.
 	Proxy string
+	// Context, when set, is the envd context the environment runs in: the
+	// ProxyCommand names it, so `envd context use` elsewhere changes nothing.
+	Context string
 }
 
 // Add writes e's block into the ssh config at path, replacing the block of the
@@ -155,6 +158,9 @@ func Entries(path string) ([]Entry, error) {
 				e.ForwardAgent = value == "yes"
 			case "proxycommand":
 				proxy, _ := strings.CutSuffix(strings.TrimSpace(value), " ssh --stdio "+b.name)
+				if i := strings.LastIndex(proxy, " --context "); i >= 0 {
+					proxy, e.Context = proxy[:i], proxy[i+len(" --context "):]
+				}
 				e.Proxy = strings.Trim(proxy, `"`)
 			}
 		}
@@ -171,7 +177,7 @@ func (e Entry) render(eol string) []byte {
 		"  Port " + strconv.Itoa(e.Port),
 	}
 	if e.Proxy != "" {
-		lines = append(lines, "  ProxyCommand "+quote(e.Proxy)+" ssh --stdio "+e.Name)
+		lines = append(lines, "  ProxyCommand "+quote(e.Proxy)+proxyContext(e.Context)+" ssh --stdio "+e.Name)
 	}
 	lines = append(lines,
 		"  User "+e.User,
@@ -209,6 +215,13 @@ var wordRE = regexp.MustCompile(`^[A-Za-z0-9_.@:-]+$`)
 // no character it would read (spaces are quoted).
 var proxyRE = regexp.MustCompile(`^/[A-Za-z0-9 _./+@-]*$`)
 
+func proxyContext(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " --context " + name
+}
+
 func (e Entry) validate() error {
 	if err := ValidateName(e.Name); err != nil {
 		return err
@@ -224,6 +237,9 @@ func (e Entry) validate() error {
 	}
 	if err := checkPath("IdentityFile", e.IdentityFile); err != nil {
 		return err
+	}
+	if e.Context != "" && !wordRE.MatchString(e.Context) {
+		return fmt.Errorf("environment %s: invalid context name %q", e.Name, e.Context)
 	}
 	if e.Proxy != "" && !proxyRE.MatchString(e.Proxy) {
 		return fmt.Errorf("environment %s: envd's path %q cannot go into a ProxyCommand (the shell would read some of its characters); install envd in a plain directory", e.Name, e.Proxy)

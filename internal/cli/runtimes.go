@@ -1,0 +1,120 @@
+package cli
+
+// Which context a command uses (--context, else the current one), and the
+// runtime and use-case manager that context names.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"envd.dev/envd/internal/builderctx"
+	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/envs"
+	"envd.dev/envd/internal/kube"
+	"envd.dev/envd/internal/registry"
+	"envd.dev/envd/internal/runtime"
+	"envd.dev/envd/internal/xdg"
+)
+
+// contextFlag is the global --context: use that context for this command.
+var contextFlag string
+
+// selectedContext is --context's context, else the current one.
+func selectedContext() (builderctx.Context, error) {
+	store, err := contextStore()
+	if err != nil {
+		return builderctx.Context{}, err
+	}
+	if contextFlag != "" {
+		return store.Get(contextFlag)
+	}
+	return store.Current()
+}
+
+// session is what every environment command needs: the selected context,
+// its runtime and the use cases on it. dk is set for the Docker runtime.
+type session struct {
+	ctx builderctx.Context
+	rt  runtime.Runtime
+	m   *envs.Manager
+	dk  *docker.Client
+}
+
+func openSession(ctx context.Context, st streams) (*session, error) {
+	c, err := selectedContext()
+	if err != nil {
+		return nil, err
+	}
+	host, err := hostPaths()
+	if err != nil {
+		return nil, err
+	}
+	s := &session{ctx: c}
+	switch c.RuntimeKind() {
+	case builderctx.RuntimeKubernetes:
+		r, err := kube.Connect(kube.Options{Kubeconfig: c.Kube.Kubeconfig, Context: c.Kube.Context, Namespace: c.Kube.Namespace})
+		if err != nil {
+			return nil, err
+		}
+		envs := &kube.Envs{Runtime: r}
+		// The user's Docker login to the registry becomes the pull secret.
+		host, _, _ := strings.Cut(c.Kube.Registry, "/")
+		cred, found, err := registry.CredentialFor(host)
+		if err != nil {
+			return nil, fmt.Errorf("your Docker login for %s: %w", host, err)
+		}
+		if found {
+			if envs.PullAuth, err = registry.DockerConfigJSON(host, cred); err != nil {
+				return nil, err
+			}
+			envs.PullAuthSource = cred.Source
+		}
+		s.rt = envs
+	default:
+		if s.dk, err = docker.Connect(ctx); err != nil {
+			return nil, err
+		}
+		s.rt = runtime.NewDocker(s.dk.API(), host.StateRoot)
+	}
+	s.m = &envs.Manager{Runtime: s.rt, Host: host, Log: st.err}
+	if c.Name != builderctx.Default {
+		s.m.Context = c.Name
+	}
+	return s, nil
+}
+
+func (s *session) Close() {
+	if s.dk != nil {
+		s.dk.Close()
+	}
+}
+
+// hostPaths are where envd keeps environments' files on this machine.
+func hostPaths() (envs.Host, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return envs.Host{}, err
+	}
+	return envs.Host{
+		StateRoot:  filepath.Join(xdg.DataDir(), "envs"),
+		SSHConfig:  filepath.Join(home, ".ssh", "config"),
+		KnownHosts: filepath.Join(xdg.ConfigDir(), "known_hosts"),
+		KeyDir:     xdg.ConfigDir(),
+		Envd:       envdPath(),
+	}, nil
+}
+
+// loopbackRegistry: REGISTRY[/PREFIX] is on this machine (localhost or a
+// loopback address), where registries speak plain http.
+func loopbackRegistry(reg string) bool {
+	host, _, _ := strings.Cut(reg, "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
