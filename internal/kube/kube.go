@@ -34,7 +34,8 @@ type Runtime struct {
 	cs        kubernetes.Interface
 	cfg       *rest.Config
 	namespace string
-	// poll is how often Start looks at the pod while it starts.
+	// poll is how often Start and Down look at the pod: often, as a user
+	// waits on every step (one GET a tenth of a second).
 	poll time.Duration
 
 	tunnelsMu sync.Mutex
@@ -62,7 +63,7 @@ func Connect(o Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{cs: cs, cfg: cfg, namespace: ns, poll: 500 * time.Millisecond}, nil
+	return &Runtime{cs: cs, cfg: cfg, namespace: ns, poll: 100 * time.Millisecond}, nil
 }
 
 // Namespace is where the environments live.
