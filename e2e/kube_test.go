@@ -182,12 +182,6 @@ func TestKubernetesEnvironment(t *testing.T) {
 
 	up := mustKenvd("up", "--detach", "--progress", "quiet")
 	web := forwardedPort(t, up.stdout, 8000)
-	var lab string
-	for _, line := range strings.Split(up.stdout, "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "jupyter" {
-			lab = f[1]
-		}
-	}
 
 	// The pod runs the pushed image by digest, with its pull secret; the
 	// secret holds the keys, and the image does not.
@@ -250,20 +244,7 @@ func TestKubernetesEnvironment(t *testing.T) {
 		}
 		return err
 	})
-	base, token, ok := strings.Cut(lab, "/lab?token=")
-	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
-		t.Fatalf("up printed no local Jupyter URL:\n%s", up.stdout)
-	}
-	eventually(t, 90*time.Second, "jupyter answers with the token", func() error {
-		code, body, err := httpGet(base + "/api/status?token=" + token)
-		if err == nil && code != 200 {
-			err = fmt.Errorf("status %d: %.200s", code, body)
-		}
-		return err
-	})
-	if code, _, err := httpGet(base + "/api/status"); err != nil || code != 403 {
-		t.Errorf("jupyter without the token: %d, %v; want 403", code, err)
-	}
+	checkJupyter(t, up.stdout)
 
 	// exec, logs, ls: the same commands as on Docker.
 	if r := kenvd("exec", name, "--", "sh", "-c", "exit 3"); r.code != 3 {
