@@ -21,6 +21,9 @@ func (m *Manager) Down(ctx context.Context, name string, destroy bool) (*runtime
 		return nil, err
 	}
 	defer lock.Release()
+	if err := m.checkOwner(name); err != nil {
+		return nil, err // and its state is left alone
+	}
 	env, err := m.Runtime.Get(ctx, name)
 	destroyer, keeps := m.Runtime.(runtime.Destroyer)
 	if errors.Is(err, runtime.ErrNotFound) {

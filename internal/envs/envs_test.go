@@ -371,3 +371,30 @@ func TestDown(t *testing.T) {
 		t.Errorf("destroy of nothing: %v", err)
 	}
 }
+
+// One name, one environment on this machine: another context cannot take
+// its ssh alias and state.
+func TestUpRefusesANameOfAnotherContext(t *testing.T) {
+	rt := newFake(t, runtime.ProjectCopied)
+	m := setup(t, rt)
+	builds := 0
+	req := request(t, projectDir(t), &builds)
+	if _, err := m.Up(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	other := *m
+	other.Runtime, other.Context = newFake(t, runtime.ProjectShared), ""
+	_, err := other.Up(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "already runs in context cluster") || builds != 1 {
+		t.Fatalf("err = %v (builds %d), want a refusal naming the context, before any build", err, builds)
+	}
+	if _, err := other.Down(context.Background(), "proj", false); err == nil || !strings.Contains(err.Error(), "context cluster") {
+		t.Errorf("down in the other context: %v, want a refusal", err)
+	}
+	if entries, _ := sshconfig.Entries(m.Host.SSHConfig); len(entries) != 1 || entries[0].Context != "cluster" {
+		t.Errorf("the first environment's ssh entry changed: %+v", entries)
+	}
+	if _, err := os.Stat(m.hostKeyPath("proj")); err != nil {
+		t.Errorf("its host key went: %v", err)
+	}
+}

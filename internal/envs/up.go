@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,6 +72,9 @@ func (m *Manager) Up(ctx context.Context, req UpRequest) (res *UpResult, err err
 		return nil, err
 	}
 	defer lock.Release()
+	if err := m.checkOwner(name); err != nil {
+		return nil, err // and its state is left alone
+	}
 	defer func() {
 		// A failed first up (or replacement) leaves no state dir; while the
 		// environment exists, its host key stays, so the pin stays valid.
@@ -201,6 +206,9 @@ func (m *Manager) secrets(spec *runtime.Spec, cfg *agent.Config) (ssh.PublicKey,
 	if err := privateDir(m.StateDir(spec.Name)); err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(m.ownerPath(spec.Name), []byte(m.contextName()+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	pem, hostKey, err := ensureHostKey(m.hostKeyPath(spec.Name))
 	if err != nil {
 		return nil, err
@@ -219,6 +227,30 @@ func (m *Manager) secrets(spec *runtime.Spec, cfg *agent.Config) (ssh.PublicKey,
 		contract.AgentConfigFile:    conf, // holds the Jupyter token
 	}
 	return hostKey, nil
+}
+
+// One name is one environment on this machine (one ssh alias, one state
+// dir), whichever context it runs in: the state dir records the context.
+func (m *Manager) ownerPath(name string) string { return filepath.Join(m.StateDir(name), "context") }
+
+func (m *Manager) contextName() string {
+	if m.Context == "" {
+		return "default"
+	}
+	return m.Context
+}
+
+// checkOwner refuses a name that an environment of another context has.
+func (m *Manager) checkOwner(name string) error {
+	b, err := os.ReadFile(m.ownerPath(name))
+	if err != nil {
+		return nil // none yet, or made by an envd that did not record it
+	}
+	if owner := strings.TrimSpace(string(b)); owner != m.contextName() {
+		return fmt.Errorf("an environment named %s already runs in context %s; names are one per machine (one ssh alias %s)\n  hint: give this one another --name, or remove that one first: envd --context %s down %s",
+			name, owner, sshconfig.Alias(name), owner, name)
+	}
+	return nil
 }
 
 // stillRunning fails once the environment exited, even if the runtime

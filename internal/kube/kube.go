@@ -148,11 +148,22 @@ func (r *Runtime) Start(ctx context.Context, s Spec, timeout time.Duration) (env
 	pod, err := r.waitRunning(waitCtx, s)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("environment %s was not running within %s: %s\n  hint: --timeout waits longer", s.Name, timeout, r.lastWords(ctx, s.Name))
+			return nil, fmt.Errorf("environment %s was not running within %s%s%s\n  hint: --timeout waits longer", s.Name, timeout, r.unboundClaim(ctx, s.Name), r.lastWords(ctx, s.Name))
 		}
 		return nil, err
 	}
 	return envOf(pod), nil
+}
+
+// unboundClaim says why a pod waits for its claim, or "".
+func (r *Runtime) unboundClaim(ctx context.Context, name string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	c, err := r.cs.CoreV1().PersistentVolumeClaims(r.namespace).Get(ctx, claimName(name), metav1.GetOptions{})
+	if err != nil || c.Status.Phase == corev1.ClaimBound {
+		return ""
+	}
+	return fmt.Sprintf(": its project claim %s is still %s (is there a default StorageClass with a provisioner? the context can name none yet)", c.Name, c.Status.Phase)
 }
 
 // checkNamespace says in plain words when the namespace is missing. A user
@@ -212,7 +223,10 @@ func (r *Runtime) waitRunning(ctx context.Context, s Spec) (*corev1.Pod, error) 
 // diagnose says whether the pod's container runs, or why it never will.
 func (r *Runtime) diagnose(ctx context.Context, s Spec, pod *corev1.Pod) (running bool, err error) {
 	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+		// Waiting for the claim to be bound is the scheduler's word for a
+		// volume still being provisioned: it tries again once it is.
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable &&
+			!strings.Contains(c.Message, "PersistentVolumeClaim") {
 			return false, unschedulable(s, c.Message)
 		}
 	}

@@ -80,6 +80,10 @@ func TestDiagnose(t *testing.T) {
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
 			Message: "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
 		}}}, false, "Insufficient nvidia.com/gpu.\n  hint: it asks for 1 nvidia.com/gpu"},
+		{"claim being provisioned", Spec{Name: "c"}, corev1.PodStatus{Conditions: []corev1.PodCondition{{
+			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+			Message: "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+		}}}, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "envd-x"}, Status: tc.status}
