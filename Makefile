@@ -10,6 +10,10 @@ GO ?= go
 ENVD_E2E ?= 1
 export ENVD_E2E
 
+# envd's version, stamped at link time: the commit (and -dirty) of this checkout, so that a new build of envd
+# rebuilds environments rather than calling them up to date (go install @VERSION gets the module's version).
+ENVD_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+
 # BuildKit reports v0.0.0+unknown unless its version is stamped at link time.
 BUILDKIT_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/moby/buildkit)
 
@@ -28,7 +32,7 @@ setup:
 build:
 	$(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
 		-o bin/buildkitd github.com/moby/buildkit/cmd/buildkitd
-	$(GO) build -o bin/envd ./cmd/envd
+	$(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION)" -o bin/envd ./cmd/envd
 	# Static: it runs in any image envd builds, whatever its libc.
 	CGO_ENABLED=0 $(GO) build -o bin/envd-agent ./cmd/envd-agent
 

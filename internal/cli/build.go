@@ -175,7 +175,8 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	}
 	if p.export.IntoDocker() || p.export.Push {
 		key, err := buildkey.Compute(buildkey.Inputs{
-			EnvdVersion: Version, Env: p.env, BuildFiles: buildFiles, ContextDir: dir,
+			// A new envd rebuilds: its build of the source, not only its name.
+			EnvdVersion: thisBuild().ID, Env: p.env, BuildFiles: buildFiles, ContextDir: dir,
 			Extra: []string{"project=" + p.project, "vscode-marketplace=" + o.marketplace},
 		})
 		if err == nil {
@@ -315,7 +316,7 @@ func runBuild(ctx context.Context, s streams, o *buildOptions) error {
 		return err
 	}
 	if o.dryRun {
-		plan, err := compile.Plan(ctx, p.env, compile.Options{Project: p.project, EnvdVersion: Version, BuildKey: p.buildKey})
+		plan, err := compile.Plan(ctx, p.env, compile.Options{Project: p.project, EnvdVersion: thisBuild().Version, BuildKey: p.buildKey})
 		if err != nil {
 			return err
 		}
@@ -428,7 +429,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 				}
 			}
 			r, err := compile.Build(ctx, p.env, compile.Options{
-				Project: p.project, EnvdVersion: Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
+				Project: p.project, EnvdVersion: thisBuild().Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
 				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(), HostUV: hostUV,
 			}, read)
 			if err == nil {

@@ -14,8 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is set at link time (-ldflags "-X envd.dev/envd/internal/cli.Version=...").
-var Version = "v0.1.0-dev"
 
 // Exit codes.
 const (
@@ -106,17 +104,5 @@ func exactArgs(n int) cobra.PositionalArgs {
 			return usageError{err}
 		}
 		return nil
-	}
-}
-
-func newVersionCmd(s streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print envd's version",
-		Args:  exactArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(s.out, "envd %s\nbuildkit v0.34.2 (managed builder)\n", Version)
-			return nil
-		},
 	}
 }
