@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"envd.dev/envd/internal/atomicfile"
+	"envd.dev/envd/internal/logtail"
 
 	"github.com/moby/buildkit/client"
 )
@@ -172,14 +173,14 @@ func (o Options) waitReady(ctx context.Context, pid int, exited <-chan struct{},
 			return &Error{Kind: ErrExited,
 				Msg:  fmt.Sprintf("buildkitd (pid %d) exited during start-up", pid),
 				Hint: "see the log below and " + o.logPath() + "; fix the cause and run envd again",
-				Log:  logTail(o.logPath(), offset, 20)}
+				Log:  logtail.Lines(o.logPath(), offset, 20)}
 		}
 		if time.Now().After(deadline) {
 			return &Error{Kind: ErrTimeout,
 				Msg: fmt.Sprintf("buildkitd (pid %d) did not answer on %s within %s", pid, o.Addr(), o.StartTimeout),
 				Hint: "see the log below and " + o.logPath() +
 					"; a slow first start can take longer: run envd again",
-				Log: logTail(o.logPath(), offset, 20)}
+				Log: logtail.Lines(o.logPath(), offset, 20)}
 		}
 		select {
 		case <-ctx.Done():

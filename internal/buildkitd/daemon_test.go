@@ -170,23 +170,3 @@ func TestStatusNotRunning(t *testing.T) {
 		t.Errorf("got %+v, want %+v", st, want)
 	}
 }
-
-func TestLogTail(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "log")
-	os.WriteFile(p, []byte("old\na\n\nb\r\nc\n"), 0o600)
-	tests := []struct {
-		offset int64
-		n      int
-		want   string
-	}{
-		{0, 20, "old|a|b|c"},
-		{4, 20, "a|b|c"},
-		{4, 2, "b|c"},
-		{100, 20, ""},
-	}
-	for _, tt := range tests {
-		if got := strings.Join(logTail(p, tt.offset, tt.n), "|"); got != tt.want {
-			t.Errorf("logTail(%d, %d) = %q, want %q", tt.offset, tt.n, got, tt.want)
-		}
-	}
-}

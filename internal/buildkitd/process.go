@@ -3,7 +3,6 @@ package buildkitd
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -81,34 +80,4 @@ func (o Options) lock() (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", o.lockPath(), err)
 	}
 	return func() { f.Close() }, nil
-}
-
-// logTail returns up to n last non-empty lines of the file from offset on:
-// what this start wrote to the (appended) buildkitd.log.
-func logTail(path string, offset int64, n int) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil
-	}
-	// Only the end matters; a daemon that ran for long before failing may
-	// have written a lot.
-	const max = 64 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size()-offset > max {
-		f.Seek(fi.Size()-max, io.SeekStart)
-	}
-	b, _ := io.ReadAll(f)
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimRight(l, "\r "); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
 }

@@ -166,13 +166,23 @@ func runRemote(ctx context.Context, st streams, name, cmd string) error {
 		return err
 	}
 	defer s.Close()
+	return s.run(ctx, name, cmd)
+}
+
+func (s *session) run(ctx context.Context, name, cmd string) error {
 	t, err := s.m.Target(ctx, name)
 	if err != nil {
 		return err
 	}
+	return runOn(ctx, t, cmd)
+}
+
+// runOn runs cmd ("" for a login shell) over ssh on the terminal's streams;
+// the remote exit code becomes envd's.
+func runOn(ctx context.Context, t sshclient.Target, cmd string) error {
 	c, err := sshclient.Dial(ctx, t)
 	if err != nil {
-		return fmt.Errorf("ssh to %s: %w", name, err)
+		return fmt.Errorf("ssh to %s: %w", strings.TrimSuffix(t.Addr, sshconfig.Suffix), err)
 	}
 	defer c.Close()
 	code, err := sshclient.Run(c, cmd, os.Stdin, os.Stdout, os.Stderr)
@@ -337,8 +347,8 @@ func serviceLogs(ctx context.Context, st streams, name, service string, follow b
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	dir := logDir(devUser(s.rt))
-	s.Close()
 	n := "+1"
 	if tail > 0 {
 		n = fmt.Sprint(tail)
@@ -349,7 +359,7 @@ func serviceLogs(ctx context.Context, st streams, name, service string, follow b
 	}
 	cmd := fmt.Sprintf(`f="%s/%s.log"; if [ ! -e "$f" ]; then echo "no service %s; logs: $(ls %s 2>/dev/null | sed -n 's/\.log$//p' | tr '\n' ' ')" >&2; exit 1; fi; exec tail -n %s%s "$f"`,
 		dir, service, service, dir, n, f)
-	return runRemote(ctx, st, name, cmd)
+	return s.run(ctx, name, cmd)
 }
 
 func namePatternOK(s string) bool {

@@ -42,6 +42,8 @@ type session struct {
 	rt  runtime.Runtime
 	m   *envs.Manager
 	dk  *docker.Client
+	// kube is the runtime again when it is a cluster's.
+	kube *kube.Envs
 }
 
 func openSession(ctx context.Context, st streams) (*session, error) {
@@ -60,20 +62,8 @@ func openSession(ctx context.Context, st streams) (*session, error) {
 		if err != nil {
 			return nil, err
 		}
-		envs := &kube.Envs{Runtime: r}
-		// The user's Docker login to the registry becomes the pull secret.
-		host, _, _ := strings.Cut(c.Kube.Registry, "/")
-		cred, found, err := registry.CredentialFor(host)
-		if err != nil {
-			return nil, fmt.Errorf("your Docker login for %s: %w", host, err)
-		}
-		if found {
-			if envs.PullAuth, err = registry.DockerConfigJSON(host, cred); err != nil {
-				return nil, err
-			}
-			envs.PullAuthSource = cred.Source
-		}
-		s.rt = envs
+		s.kube = &kube.Envs{Runtime: r}
+		s.rt = s.kube
 	default:
 		if s.dk, err = docker.Connect(ctx); err != nil {
 			return nil, err
@@ -85,6 +75,25 @@ func openSession(ctx context.Context, st streams) (*session, error) {
 		s.m.Context = c.Name
 	}
 	return s, nil
+}
+
+// usePullAuth makes the user's Docker login to the context's registry the
+// pods' pull secret. Only up needs it: a credential helper may be slow, and
+// ssh's ProxyCommand runs envd at every connection.
+func (s *session) usePullAuth() error {
+	host, _, _ := strings.Cut(s.ctx.Kube.Registry, "/")
+	cred, found, err := registry.CredentialFor(host)
+	if err != nil {
+		return fmt.Errorf("your Docker login for %s: %w", host, err)
+	}
+	if !found {
+		return nil
+	}
+	if s.kube.PullAuth, err = registry.DockerConfigJSON(host, cred); err != nil {
+		return err
+	}
+	s.kube.PullAuthSource = cred.Source
+	return nil
 }
 
 func (s *session) Close() {

@@ -30,7 +30,6 @@ import (
 	"envd.dev/envd/internal/ir"
 	"envd.dev/envd/internal/registry"
 	"envd.dev/envd/internal/runtime"
-	"envd.dev/envd/internal/sshclient"
 	"envd.dev/envd/internal/sshconfig"
 )
 
@@ -133,6 +132,11 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return err
 	}
 	defer sess.Close()
+	if sess.kube != nil {
+		if err := sess.usePullAuth(); err != nil {
+			return err
+		}
+	}
 	spec.Name = name
 	spec.User = "root" // the agent gives the dev user its UID, then drops to it
 	spec.Project = runtime.Project{HostDir: p.dir, Path: contract.ProjectPath(p.project)}
@@ -208,7 +212,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	if fw != nil {
 		fmt.Fprintf(s.err, "envd: the ports stay forwarded while this shell runs (envd up -d forwards them in the background)\n")
 	}
-	return attach(ctx, res.Target)
+	return runOn(ctx, res.Target, "") // the shell
 }
 
 // serviceAddr is where a port of the environment is reached here:
@@ -548,23 +552,6 @@ func printEndpoints(w io.Writer, name string, env *runtime.Env, forwards []forwa
 	for _, f := range forwards {
 		fmt.Fprintf(w, "  port     %d -> %s (forwarded)\n", f.RemotePort, f.LocalAddr)
 	}
-}
-
-// attach opens an interactive shell in the environment.
-func attach(ctx context.Context, t sshclient.Target) error {
-	c, err := sshclient.Dial(ctx, t)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	code, err := sshclient.Run(c, "", os.Stdin, os.Stdout, os.Stderr)
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return exitCodeError(code)
-	}
-	return nil
 }
 
 // exitCodeError passes a remote command's exit code through as envd's own.

@@ -116,7 +116,11 @@ func (m *Manager) Up(ctx context.Context, req UpRequest) (res *UpResult, err err
 		if keeper != nil {
 			resume, err = m.resumeOrReplace(ctx, keeper, existing, spec, req.Agent.LogDir, req.Force)
 		} else {
-			m.logf("replacing %s (%s)", name, map[bool]string{true: "--force", false: existing.Status}[req.Force])
+			why := existing.Status // not running
+			if req.Force {
+				why = "--force"
+			}
+			m.logf("replacing %s (%s)", name, why)
 			err = m.Runtime.Remove(ctx, name)
 		}
 		if err != nil {

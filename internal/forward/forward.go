@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"envd.dev/envd/internal/atomicfile"
+	"envd.dev/envd/internal/logtail"
 )
 
 // DialFunc opens a connection to a port inside the environment.
@@ -333,39 +334,11 @@ func StartDetached(exe string, args []string, statePath, logFile string, timeout
 
 // tailMessage quotes the last lines the child wrote to its log.
 func tailMessage(logFile string, offset int64) string {
-	lines := logTail(logFile, offset, 10)
+	lines := logtail.Lines(logFile, offset, 10)
 	if len(lines) == 0 {
 		return "; its log " + logFile + " is empty"
 	}
 	return "; the end of its log " + logFile + ":\n  " + strings.Join(lines, "\n  ")
-}
-
-// logTail returns up to n last non-empty lines of the file from offset on.
-func logTail(path string, offset int64, n int) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	// Only the end matters, however much was written.
-	const max = 64 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size()-offset > max {
-		offset = fi.Size() - max
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil
-	}
-	b, _ := io.ReadAll(f)
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimRight(l, "\r "); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
 }
 
 // stopTimeout is how long Stop waits after SIGTERM before SIGKILL.
