@@ -49,6 +49,11 @@ type buildOptions struct {
 	// push, set by up for a runtime that pulls, is REGISTRY[/PREFIX]: the
 	// image is pushed to push/TAG instead of loaded into Docker.
 	push string
+	// projectCopied, set by up for a runtime that copies the project into
+	// the environment (a cluster's), builds the dev user with the image's
+	// default IDs; otherwise the project is shared with this machine, as
+	// with the local Docker (see devIDs).
+	projectCopied bool
 }
 
 func newBuildCmd(s streams) *cobra.Command {
@@ -117,6 +122,8 @@ type buildPlan struct {
 	export   builder.Export
 	buildKey string // "" when the build cannot be skipped
 	agentDir string // holds envd-agent, for dev images
+	// devUser are the IDs the dev user is built with (compile.Options.DevUser).
+	devUser compile.DevIDs
 }
 
 func (o *buildOptions) plan() (*buildPlan, error) {
@@ -165,6 +172,9 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if o.push != "" {
 		p.export = pushExport(o.push, p.tag)
 	}
+	if p.env.Base.Dev {
+		p.devUser = devIDs(!o.projectCopied)
+	}
 	buildFiles := p.files
 	if p.env.Base.Dev && !o.dryRun {
 		if p.agentDir, err = findAgent(); err != nil {
@@ -174,11 +184,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		buildFiles = append(buildFiles, filepath.Join(p.agentDir, compile.AgentBinary))
 	}
 	if p.export.IntoDocker() || p.export.Push {
-		key, err := buildkey.Compute(buildkey.Inputs{
-			// A new envd rebuilds: its build of the source, not only its name.
-			EnvdVersion: thisBuild().ID, Env: p.env, BuildFiles: buildFiles, ContextDir: dir,
-			Extra: []string{"project=" + p.project, "vscode-marketplace=" + o.marketplace},
-		})
+		key, err := p.key(buildFiles, o.marketplace)
 		if err == nil {
 			p.buildKey = key
 		} else if !errors.Is(err, buildkey.ErrUncacheable) {
@@ -186,6 +192,34 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// key is the build key of p (buildkey.Compute), reading buildFiles.
+func (p *buildPlan) key(buildFiles []string, marketplace string) (string, error) {
+	return buildkey.Compute(buildkey.Inputs{
+		// A new envd rebuilds: its build of the source, not only its name.
+		EnvdVersion: thisBuild().ID, Env: p.env, BuildFiles: buildFiles, ContextDir: p.dir,
+		// Each dev user has an image of their own: the IDs are in its files.
+		Extra: []string{"project=" + p.project, "vscode-marketplace=" + marketplace, "devuser=" + p.devUser.String()},
+	})
+}
+
+// devIDs are the UID and GID a dev image's user is built with. Where the
+// project is shared with this machine the agent gives the dev user the host
+// user's IDs when it starts (devUser in up.go), so the image is built with
+// them too: its home and venv are then that user's, and pip needs no sudo.
+// Root on the host runs the environment as root, and a copied project keeps
+// the image's default (the zero value, contract.DevUID).
+func devIDs(projectShared bool) compile.DevIDs {
+	return devIDsOf(projectShared, os.Getuid(), os.Getgid())
+}
+
+// devIDsOf is devIDs for a host user with uid and gid.
+func devIDsOf(projectShared bool, uid, gid int) compile.DevIDs {
+	if !projectShared || uid <= 0 || gid < 0 { // -1: a system without UIDs
+		return compile.DevIDs{}
+	}
+	return compile.DevIDs{UID: uid, GID: gid}
 }
 
 // pushExport pushes the image to REGISTRY[/PREFIX]/TAG; a registry on this
@@ -316,7 +350,7 @@ func runBuild(ctx context.Context, s streams, o *buildOptions) error {
 		return err
 	}
 	if o.dryRun {
-		plan, err := compile.Plan(ctx, p.env, compile.Options{Project: p.project, EnvdVersion: thisBuild().Version, BuildKey: p.buildKey})
+		plan, err := compile.Plan(ctx, p.env, compile.Options{Project: p.project, EnvdVersion: thisBuild().Version, BuildKey: p.buildKey, DevUser: p.devUser})
 		if err != nil {
 			return err
 		}
@@ -431,6 +465,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			r, err := compile.Build(ctx, p.env, compile.Options{
 				Project: p.project, EnvdVersion: thisBuild().Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
 				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(), HostUV: hostUV,
+				DevUser: p.devUser,
 			}, read)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))

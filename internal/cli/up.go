@@ -107,6 +107,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	kube := c.RuntimeKind() == builderctx.RuntimeKubernetes
 	if kube {
 		o.build.push = c.Kube.Registry
+		o.build.projectCopied = true // kube.Envs.Project(), checked below
 	}
 	p, err := o.build.plan()
 	if err != nil {
@@ -132,6 +133,10 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return err
 	}
 	defer sess.Close()
+	if copied := sess.rt.Project() == runtime.ProjectCopied; copied != o.build.projectCopied {
+		// The image's dev user was planned for the other transport.
+		return fmt.Errorf("internal error: the runtime's project is copied=%v, the build planned copied=%v", copied, o.build.projectCopied)
+	}
 	if sess.kube != nil {
 		if err := sess.usePullAuth(); err != nil {
 			return err

@@ -84,6 +84,40 @@ type Options struct {
 	// that downloads, for networks that intercept TLS with their own CA.
 	// It is never written into the image.
 	CABundle bool
+	// DevUser are the UID and GID the dev user envd is created with, and
+	// that own what envd installs for it (home, venv, VS Code server,
+	// toolchains without config.owner). The zero value is DevUID:DevUID.
+	DevUser DevIDs
+}
+
+// DevIDs are the numeric user and group of the dev user. The zero value
+// means the contract's DevUID for both; otherwise UID is at least 1 and GID
+// at least 0, and a GID the base image already has keeps its group's name.
+type DevIDs struct{ UID, GID int }
+
+// ids are the UID and GID to use, the default for the zero value.
+func (d DevIDs) ids() (uid, gid int) {
+	if d == (DevIDs{}) {
+		return DevUID, DevUID
+	}
+	return d.UID, d.GID
+}
+
+// String is "UID:GID", with the default filled in: as chown takes it, and
+// what a build key records.
+func (d DevIDs) String() string {
+	uid, gid := d.ids()
+	return fmt.Sprintf("%d:%d", uid, gid)
+}
+
+func (d DevIDs) check() error {
+	if d == (DevIDs{}) {
+		return nil
+	}
+	if d.UID < 1 || d.GID < 0 {
+		return fmt.Errorf("compile: dev user %d:%d: the uid must be at least 1 and the gid at least 0 (the zero value means %d:%d)", d.UID, d.GID, DevUID, DevUID)
+	}
+	return nil
 }
 
 // CABundleSecret is the id of the CA bundle in the build session.
@@ -117,6 +151,9 @@ type Result struct {
 
 // Compile builds the LLB graph for env.
 func Compile(ctx context.Context, env *ir.Environment, o Options) (*Result, error) {
+	if err := o.DevUser.check(); err != nil {
+		return nil, err
+	}
 	c := &compiler{env: env, opts: o}
 	st := c.graph()
 	def, err := st.Marshal(ctx, llb.LinuxAmd64)
@@ -392,3 +429,6 @@ func (c *compiler) context(paths []string) llb.State {
 func (c *compiler) projectDir() string {
 	return "/home/envd/" + c.opts.Project
 }
+
+// devIDs are the dev user's UID and GID for this build.
+func (c *compiler) devIDs() (uid, gid int) { return c.opts.DevUser.ids() }

@@ -92,28 +92,57 @@ func (c *compiler) agentLayer() llb.State {
 // of the packages: sudo, the shell and git arrive later in their own layer.
 func (c *compiler) devUser(st llb.State) llb.State {
 	var script strings.Builder
-	fmt.Fprintf(&script, `set -e
-# Ubuntu 24.04 ships a user with UID %[1]d; envd's user takes its place.
-old=$(getent passwd %[1]d | cut -d: -f1 || true)
-if [ -n "$old" ] && [ "$old" != %[2]s ]; then userdel -r "$old" 2>/dev/null || userdel "$old"; fi
-old=$(getent group %[1]d | cut -d: -f1 || true)
-if [ -n "$old" ] && [ "$old" != %[2]s ]; then groupdel "$old"; fi
-getent group %[2]s >/dev/null || groupadd -g %[1]d %[2]s
-getent passwd %[2]s >/dev/null || useradd -m -d %[3]s -u %[1]d -g %[1]d -s %[4]s %[2]s
-usermod -s %[4]s %[2]s
-mkdir -p /etc/sudoers.d && echo '%[2]s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/envd && chmod 0440 /etc/sudoers.d/envd
-`, DevUID, DevUser, DevHome, c.shellPath())
+	uid, gid := c.devIDs()
+	script.WriteString(devUserScript(uid, gid, c.shellPath()))
+	fmt.Fprintf(&script, "mkdir -p /etc/sudoers.d && echo '%s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/envd && chmod 0440 /etc/sudoers.d/envd\n", DevUser)
 	// Login shells (ssh, VS Code) run /etc/profile, which resets PATH.
 	fmt.Fprintf(&script, "echo %s > /etc/profile.d/00-envd-path.sh\n", shellJoin([]string{"export PATH=" + shellJoin([]string{c.path()})}))
 	script.WriteString(promptScript)
+	// By number: the group may have another name than envd (a GID the base
+	// image had already).
+	fmt.Fprintf(&script, "chown -R %d:%d %s\n", uid, gid, DevHome)
 	st = st.Run(
 		llb.Args([]string{"/bin/sh", "-c", script.String()}),
-		named(fmt.Sprintf("dev environment: user %s, shell %s", DevUser, c.shellPath())),
+		named(fmt.Sprintf("dev environment: user %s (%d:%d), shell %s", DevUser, uid, gid, c.shellPath())),
 	).Root()
 	if cfg := c.gitConfig(); cfg != "" {
 		st = st.File(llb.Mkfile("/etc/gitconfig", 0o644, []byte(cfg)), named("git config"))
 	}
 	return st
+}
+
+// systemAccount says a UID belongs to the distribution's own accounts
+// (Debian and Ubuntu: below 1000, and nobody), which envd never removes.
+func systemAccount(uid int) bool { return uid < 1000 || uid == 65534 }
+
+// devUserScript is the shell that makes DevUser (home DevHome, login shell
+// shell) have uid and gid, in any Debian or Ubuntu image:
+//   - another user with the UID is removed when it is an ordinary one, as
+//     Ubuntu 24.04's ubuntu (1000); a system account fails the step;
+//   - a group the image has with the GID becomes the user's primary group,
+//     whatever its name (GID 100 is Debian's users); else the group envd
+//     gets the GID;
+//   - an envd user with another UID (a base image built by envd for
+//     someone else) is made again.
+func devUserScript(uid, gid int, shell string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "set -e\nold=$(getent passwd %d | cut -d: -f1 || true)\n", uid)
+	if systemAccount(uid) {
+		fmt.Fprintf(&b, `if [ -n "$old" ] && [ "$old" != %[2]s ]; then echo "uid %[1]d is taken by the system account $old in the base image; set config.owner(uid=..., gid=...) or run envd as another user" >&2; exit 1; fi
+`, uid, DevUser)
+	} else {
+		fmt.Fprintf(&b, `if [ -n "$old" ] && [ "$old" != %[1]s ]; then userdel -r "$old" 2>/dev/null || userdel "$old"; fi
+`, DevUser)
+	}
+	fmt.Fprintf(&b, `cur=$(getent passwd %[2]s | cut -d: -f3 || true)
+if [ -n "$cur" ] && [ "$cur" != %[1]d ]; then userdel %[2]s; fi
+if ! getent group %[3]d >/dev/null; then
+  if getent group %[2]s >/dev/null; then groupmod -g %[3]d %[2]s; else groupadd -g %[3]d %[2]s; fi
+fi
+getent passwd %[2]s >/dev/null || useradd -l -m -d %[4]s -u %[1]d -g %[3]d -s %[5]s %[2]s
+usermod -g %[3]d -s %[5]s %[2]s
+`, uid, DevUser, gid, DevHome, shell)
+	return b.String()
 }
 
 // gitConfig renders git_config() as /etc/gitconfig, or "".
@@ -151,7 +180,6 @@ echo '[ -n "$ENVD_NAME" ] && PS1="(envd:$ENVD_NAME) \u@\h:\w\$ "' >> /home/envd/
 echo '[ -n "$ENVD_NAME" ] && PROMPT="(envd:$ENVD_NAME) %n@%m:%~%# "' >> /home/envd/.zshrc
 mkdir -p /home/envd/.config/fish/conf.d
 echo 'function fish_prompt; echo -n "(envd:$ENVD_NAME) "(whoami)@(hostname):(prompt_pwd)"> "; end' > /home/envd/.config/fish/conf.d/envd.fish
-chown -R envd:envd /home/envd
 `
 
 // vscodeDir is where VS Code's remote server looks for extensions.
@@ -181,7 +209,7 @@ func (c *compiler) vscodeExtensions(root llb.State) (layer, bool) {
 	}
 	install := append([]string{AgentPath, "vscode-extensions", "--marketplace", marketplace, "--dir", vscodeDir + "/extensions"}, ids...)
 	// root's home points at the same place, for when the host user is root.
-	script := shellJoin(install) + fmt.Sprintf(" && chown -R %d:%d %s && ln -sfn %s /root/.vscode-server", DevUID, DevUID, vscodeDir, vscodeDir)
+	script := shellJoin(install) + fmt.Sprintf(" && chown -R %s %s && ln -sfn %s /root/.vscode-server", c.opts.DevUser, vscodeDir, vscodeDir)
 	opts := append(c.trust(),
 		llb.Args([]string{"/bin/sh", "-c", script}),
 		llb.AddMount(path.Dir(AgentPath), c.agentLayer(), llb.SourcePath(path.Dir(AgentPath)), llb.Readonly),

@@ -206,13 +206,14 @@ func withDirs(path string, dirs []string) string {
 }
 
 // owner is who owns what envd installs for the user: config.owner, else
-// the dev user; ok is false for images without a user of their own.
+// the dev user (Options.DevUser); ok is false for images without a user of their own.
 func (c *compiler) owner() (uid, gid int, ok bool) {
 	if o := c.env.Owner; o != nil {
 		return o.UID, o.GID, true
 	}
 	if c.env.Base.Dev {
-		return DevUID, DevUID, true
+		uid, gid := c.devIDs()
+		return uid, gid, true
 	}
 	return 0, 0, false
 }

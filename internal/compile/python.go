@@ -34,7 +34,7 @@ func (c *compiler) pythonRuntime(prep llb.State) llb.State {
 			script += " --without-pip"
 		}
 		if c.env.Base.Dev {
-			script += fmt.Sprintf(" && chown -R %d:%d %s", DevUID, DevUID, VenvDir)
+			script += fmt.Sprintf(" && chown -R %s %s", c.opts.DevUser, VenvDir)
 		}
 		return st.Run(
 			llb.Args([]string{"/bin/sh", "-c", script}),
@@ -51,7 +51,7 @@ func (c *compiler) pythonRuntime(prep llb.State) llb.State {
 	)...).Root()
 	own := ""
 	if c.env.Base.Dev {
-		own = fmt.Sprintf(" && chown -R %d:%d %s", DevUID, DevUID, VenvDir)
+		own = fmt.Sprintf(" && chown -R %s %s", c.opts.DevUser, VenvDir)
 	}
 	return st.Run(append(c.trust(),
 		llb.Args([]string{"/bin/sh", "-c", fmt.Sprintf("%[1]s/bin/uv python install %[2]s && %[1]s/bin/uv venv --seed --python %[2]s %[3]s%[4]s", uvToolDir, py.Version, VenvDir, own)}),
@@ -170,7 +170,8 @@ func (c *compiler) ownVenv() string {
 	if !c.env.Base.Dev {
 		return ""
 	}
-	return fmt.Sprintf(" && find %s ! -user %d -exec chown -h %d:%d {} +", VenvDir, DevUID, DevUID, DevUID)
+	uid, _ := c.devIDs()
+	return fmt.Sprintf(" && find %s ! -user %d -exec chown -h %s {} +", VenvDir, uid, c.opts.DevUser)
 }
 
 // pythonPackages returns the branches that install the Python packages on

@@ -251,6 +251,9 @@ type ReadFunc func(ctx context.Context, def *llb.Definition, path string) ([]byt
 // resolves the full set (a lock), then installs each distribution in its own
 // layer. read runs the resolve step on the builder.
 func Build(ctx context.Context, env *ir.Environment, o Options, read ReadFunc) (*Result, error) {
+	if err := o.DevUser.check(); err != nil {
+		return nil, err
+	}
 	c := &compiler{env: env, opts: o}
 	if env.Python != nil {
 		if st, ok := c.resolveState(c.pythonRuntime(c.prepare(c.base()))); ok {
