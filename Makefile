@@ -30,7 +30,8 @@ setup:
 	bash scripts/setup.sh
 
 build:
-	$(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
+	# Static too: the builder container (a user who is not root) runs this very binary.
+	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
 		-o bin/buildkitd github.com/moby/buildkit/cmd/buildkitd
 	$(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION)" -o bin/envd ./cmd/envd
 	# Static: it runs in any image envd builds, whatever its libc.

@@ -70,7 +70,10 @@ func setup(m *testing.M) (int, error) {
 		bk, _ = filepath.Abs("../bin/buildkitd")
 		if _, err := os.Stat(bk); err != nil {
 			bk = filepath.Join(tmp, "buildkitd")
-			if out, err := exec.Command("go", "build", "-o", bk, "github.com/moby/buildkit/cmd/buildkitd").CombinedOutput(); err != nil {
+			// Static, as make build's: the builder container runs it too.
+			gobuild := exec.Command("go", "build", "-o", bk, "github.com/moby/buildkit/cmd/buildkitd")
+			gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := gobuild.CombinedOutput(); err != nil {
 				return 1, fmt.Errorf("go build buildkitd: %v\n%s", err, out)
 			}
 		}

@@ -22,6 +22,11 @@ const Default = "default"
 // the same).
 const Managed = "managed"
 
+// ManagedContainer is the envd-managed buildkitd run as a container in the
+// local Docker, asked for explicitly. "managed" means the same for a user
+// who is not root; root gets a process unless it asks for this.
+const ManagedContainer = "managed-container"
+
 // Context is one named builder, and the runtime environments run in.
 type Context struct {
 	Name string `json:"name"`
@@ -72,7 +77,15 @@ type TLS struct {
 }
 
 // IsManaged reports whether c means the envd-managed local buildkitd.
-func (c Context) IsManaged() bool { return c.Builder == "" || c.Builder == Managed }
+func (c Context) IsManaged() bool {
+	return c.Builder == "" || c.Builder == Managed || c.Builder == ManagedContainer
+}
+
+// ManagedInContainer reports whether c's managed builder runs as a
+// container: asked for, or because envd is not root (euid).
+func (c Context) ManagedInContainer(euid int) bool {
+	return c.Builder == ManagedContainer || (c.IsManaged() && euid != 0)
+}
 
 // Kinds of Error, for errors.Is.
 var (
@@ -105,7 +118,7 @@ func invalid(hint, format string, args ...any) error {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-const builderForms = "managed, unix:///path/to/buildkitd.sock, tcp://host:port or docker-container://name"
+const builderForms = "managed, managed-container, unix:///path/to/buildkitd.sock, tcp://host:port or docker-container://name"
 
 // validate checks c and returns it normalised: builder "" becomes "managed",
 // TLS file paths become absolute (the CLI runs from any directory later).
@@ -143,8 +156,8 @@ func validate(c Context) (Context, error) {
 
 // checkBuilder validates a builder address and returns its scheme.
 func checkBuilder(b string) (string, error) {
-	if b == Managed {
-		return Managed, nil
+	if b == Managed || b == ManagedContainer {
+		return b, nil
 	}
 	hint := "a builder is " + builderForms
 	if !strings.Contains(b, "://") {

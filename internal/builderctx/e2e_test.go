@@ -22,7 +22,7 @@ func TestConnectReal(t *testing.T) {
 	}
 	m := buildkitd.Options{Dir: dir, Logf: t.Logf}
 	t.Cleanup(func() {
-		if err := buildkitd.Stop(m); err != nil {
+		if err := buildkitd.Stop(context.Background(), m); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		os.RemoveAll(dir)

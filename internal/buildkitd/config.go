@@ -81,6 +81,13 @@ const (
 // the same bytes: Ensure compares them with the file on disk to tell whether
 // a running daemon must be restarted.
 func renderConfig(o Options) ([]byte, error) {
+	return renderConfigAt(o, o.rootDir(), nil)
+}
+
+// renderConfigAt is renderConfig with the state under root, and, when
+// socketOwner is set ({uid, gid}), the socket given to that owner: a daemon
+// in a container runs as root and serves a user who is not.
+func renderConfigAt(o Options, root string, socketOwner *[2]int) ([]byte, error) {
 	m, err := parseMirror(o.Mirror)
 	if err != nil {
 		return nil, err
@@ -89,8 +96,14 @@ func renderConfig(o Options) ([]byte, error) {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("# Written by envd for its managed buildkitd. envd rewrites this file, and")
 	w("# restarts buildkitd, whenever its settings change: edits do not last.")
-	w("root = %s", quote(o.rootDir()))
+	w("root = %s", quote(root))
 	w("")
+	if socketOwner != nil {
+		w("[grpc]")
+		w("  uid = %d", socketOwner[0])
+		w("  gid = %d", socketOwner[1])
+		w("")
+	}
 	w("[worker.oci]")
 	w("  enabled = true")
 	w("  gc = true")

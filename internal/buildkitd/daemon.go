@@ -30,6 +30,9 @@ func Ensure(ctx context.Context, o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if o.Container != nil {
+		return ensureContainer(ctx, o)
+	}
 	want, err := renderConfig(o)
 	if err != nil {
 		return "", err
@@ -241,11 +244,15 @@ func (o Options) clearSocket() error {
 }
 
 // Stop ends the managed buildkitd of o: SIGTERM, up to 10 s to exit, then
-// SIGKILL. It is not an error if none is running.
-func Stop(o Options) error {
+// SIGKILL (a container is stopped, its volume kept). It is not an error if
+// none is running.
+func Stop(ctx context.Context, o Options) error {
 	o, err := o.withDefaults()
 	if err != nil {
 		return err
+	}
+	if o.Container != nil {
+		return stopContainer(ctx, o)
 	}
 	if _, err := os.Stat(o.Dir); errors.Is(err, fs.ErrNotExist) {
 		return nil

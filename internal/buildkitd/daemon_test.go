@@ -28,7 +28,7 @@ func fakeDaemon(t *testing.T, body string) Options {
 	bin := writeExec(t, filepath.Join(dir, "fake-buildkitd"),
 		"#!/bin/sh\necho $$ > "+filepath.Join(dir, "fake.pid")+"\n"+body)
 	o := Options{Dir: filepath.Join(dir, "state"), Binary: bin, StartTimeout: time.Second}
-	t.Cleanup(func() { Stop(o) })
+	t.Cleanup(func() { Stop(context.Background(), o) })
 	return o
 }
 
@@ -138,7 +138,7 @@ func TestEnsureChecksFirst(t *testing.T) {
 
 func TestStopNotRunning(t *testing.T) {
 	o := fakeDaemon(t, "exit 3\n")
-	if err := Stop(o); err != nil { // no state dir yet
+	if err := Stop(context.Background(), o); err != nil { // no state dir yet
 		t.Fatal(err)
 	}
 	os.MkdirAll(o.Dir, 0o700)
@@ -147,7 +147,7 @@ func TestStopNotRunning(t *testing.T) {
 	if _, ok := o.managedPID(); ok {
 		t.Fatal("the test process must not count as the managed daemon")
 	}
-	if err := Stop(o); err != nil {
+	if err := Stop(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(o.pidPath()); !os.IsNotExist(err) {

@@ -29,7 +29,7 @@ func e2eOptions(t *testing.T) Options {
 	}
 	o := Options{Dir: dir, Logf: t.Logf}
 	t.Cleanup(func() {
-		if err := Stop(o); err != nil {
+		if err := Stop(context.Background(), o); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		os.RemoveAll(dir)
@@ -117,7 +117,7 @@ func TestManagedBuildkitd(t *testing.T) {
 	}
 
 	// 4. Stop: process and socket gone.
-	if err := Stop(o); err != nil {
+	if err := Stop(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 	if !waitGone(st.PID, time.Second) {
@@ -145,7 +145,7 @@ func status(t *testing.T, o Options) State {
 func TestManagedBuildkitdLongDir(t *testing.T) {
 	o := e2eOptions(t)
 	o.Dir = o.Dir + "/" + strings.Repeat("d", 100)
-	t.Cleanup(func() { Stop(o) }) // before e2eOptions removes the parent
+	t.Cleanup(func() { Stop(context.Background(), o) }) // before e2eOptions removes the parent
 	addr, err := Ensure(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestManagedBuildkitdLongDir(t *testing.T) {
 	if st := status(t, o); !st.Ready || st.Addr != addr {
 		t.Fatalf("status: %+v", st)
 	}
-	if err := Stop(o); err != nil {
+	if err := Stop(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(strings.TrimPrefix(addr, "unix://")); !os.IsNotExist(err) {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"envd.dev/envd/internal/docker"
 	"envd.dev/envd/internal/xdg"
 )
 
@@ -35,6 +36,10 @@ type Options struct {
 	StartTimeout time.Duration
 	// Logf, if set, receives progress notes ("starting buildkitd (pid N)").
 	Logf func(format string, args ...any)
+	// Container, when set, runs the daemon as a container in that Docker
+	// (or Docker-compatible engine) rather than as a process: the way for a
+	// user who is not root (container.go).
+	Container *docker.Client
 }
 
 const (

@@ -16,6 +16,8 @@ type State struct {
 	Addr    string // where it listens (or would)
 	Dir     string // its state directory
 	Mirror  string // the docker.io mirror in its buildkitd.toml; "" = none
+	// Container is the builder container's name, for a builder in one.
+	Container string
 }
 
 // Status reports on the managed buildkitd of o without starting or changing
@@ -24,6 +26,9 @@ func Status(ctx context.Context, o Options) (State, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return State{}, err
+	}
+	if o.Container != nil {
+		return containerStatus(ctx, o)
 	}
 	st := State{Addr: o.Addr(), Dir: o.Dir}
 	if pid, ok := o.managedPID(); ok {

@@ -3,7 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -12,24 +15,46 @@ import (
 
 	"envd.dev/envd/internal/builderctx"
 	"envd.dev/envd/internal/buildkitd"
+	"envd.dev/envd/internal/docker"
 	"envd.dev/envd/internal/xdg"
 )
 
-// managedOptions configures the managed buildkitd. An empty mirror keeps the
-// one already in its config, so a mirror given once stays in force.
-func managedOptions(ctx context.Context, s streams, mirror string) (buildkitd.Options, error) {
+// managedOptions configures the managed buildkitd of context cur. An empty
+// mirror keeps the one already in its config, so a mirror given once stays
+// in force. A builder in a container needs the local Docker: the returned
+// func closes the connection.
+func managedOptions(ctx context.Context, s streams, cur builderctx.Context, mirror string) (buildkitd.Options, func(), error) {
 	o := buildkitd.Options{
 		Mirror: mirror,
 		Logf:   func(format string, args ...any) { fmt.Fprintf(s.err, "envd: "+format+"\n", args...) },
 	}
+	done := func() {}
+	if cur.IsManaged() && cur.ManagedInContainer(os.Geteuid()) {
+		dk, err := docker.Connect(ctx)
+		if err != nil {
+			return o, done, builderNeedsDocker(err)
+		}
+		o.Container, done = dk, func() { dk.Close() }
+	}
 	if mirror == "" {
 		st, err := buildkitd.Status(ctx, o)
 		if err != nil {
-			return o, err
+			done()
+			return o, func() {}, err
 		}
 		o.Mirror = st.Mirror
 	}
-	return o, nil
+	return o, done, nil
+}
+
+// builderNeedsDocker explains a Docker that does not answer when the
+// builder is to run in it.
+func builderNeedsDocker(err error) error {
+	if os.Geteuid() != 0 && errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("envd is not root, so its builder runs as a container in Docker, and Docker refused you: %w\n"+
+			"  hint: join the docker group (sudo usermod -aG docker $USER, then log in again), or point envd at a builder you run: envd context create NAME --builder unix:///path --use", err)
+	}
+	return fmt.Errorf("envd's builder runs as a container in Docker: %w", err)
 }
 
 func contextStore() (*builderctx.Store, error) {
@@ -47,10 +72,11 @@ func connectBuilder(ctx context.Context, s streams, mirror string) (c *client.Cl
 	if mirror != "" && !cur.IsManaged() {
 		return nil, false, usageError{fmt.Errorf("--registry-mirror configures the managed builder, but the current context %q uses %s; configure the mirror on that builder", cur.Name, cur.Builder)}
 	}
-	o, err := managedOptions(ctx, s, mirror)
+	o, done, err := managedOptions(ctx, s, cur, mirror)
 	if err != nil {
 		return nil, false, err
 	}
+	defer done()
 	c, err = builderctx.Connect(ctx, cur, o)
 	return c, cur.IsManaged() || strings.HasPrefix(cur.Builder, "unix://"), err
 }
@@ -81,13 +107,21 @@ func runBootstrap(ctx context.Context, s streams, o *bootstrapOptions) error {
 	if o.stop && (o.status || o.mirror != "") {
 		return usageError{fmt.Errorf("--stop cannot be combined with --status or --registry-mirror")}
 	}
-	bo, err := managedOptions(ctx, s, o.mirror)
+	cur, err := selectedContext()
 	if err != nil {
 		return err
 	}
+	if !cur.IsManaged() {
+		cur = builderctx.Context{Name: builderctx.Default, Builder: builderctx.Managed} // bootstrap is about the managed one
+	}
+	bo, done, err := managedOptions(ctx, s, cur, o.mirror)
+	if err != nil {
+		return err
+	}
+	defer done()
 	switch {
 	case o.stop:
-		if err := buildkitd.Stop(bo); err != nil {
+		if err := buildkitd.Stop(ctx, bo); err != nil {
 			return err
 		}
 		fmt.Fprintln(s.out, "managed buildkitd stopped")
@@ -100,6 +134,9 @@ func runBootstrap(ctx context.Context, s streams, o *bootstrapOptions) error {
 		state := "stopped"
 		if st.Running {
 			state = fmt.Sprintf("running (pid %d, ready %v)", st.PID, st.Ready)
+		}
+		if st.Container != "" {
+			state += ", in the container " + st.Container
 		}
 		fmt.Fprintf(s.out, "managed buildkitd: %s\naddress: %s\nstate: %s\nmirror: %s\n", state, st.Addr, st.Dir, orNone(st.Mirror))
 		return nil

@@ -1,0 +1,350 @@
+package buildkitd
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"envd.dev/envd/internal/atomicfile"
+	"envd.dev/envd/internal/docker"
+)
+
+// A user who is not root cannot run buildkitd as a process (it needs root
+// for its mounts), but a user in the docker group can run it as a
+// privileged container, as buildx's docker-container driver does. The
+// container:
+//   - runs envd's own builder image (image.go), or $ENVD_BUILDER_IMAGE, any
+//     image whose entrypoint is buildkitd (moby/buildkit is one);
+//   - keeps its state in a named volume, so caches outlive the container;
+//   - shares the host's network, so it reaches the hand-over registry, the
+//     registry mirror and package indexes on 127.0.0.1 as the process does;
+//   - listens on a socket in a directory of the user's (bind-mounted), and
+//     gives the socket to the user: nobody else reaches it;
+//   - restarts with Docker, and is recreated when its image or its
+//     configuration changes (the volume stays).
+
+// imageEnv names another builder image.
+const imageEnv = "ENVD_BUILDER_IMAGE"
+
+// Paths inside the builder container.
+const (
+	containerRoot    = "/var/lib/buildkit"
+	containerConfig  = "/etc/buildkit/buildkitd.toml"
+	containerSockDir = "/run/envd-buildkit"
+)
+
+// Labels on the builder container: what it was made from, so a change is seen.
+const (
+	labelBuilder = "dev.envd.builder"        // the state directory it serves
+	labelConfig  = "dev.envd.builder.config" // hash of its buildkitd.toml
+	labelFiles   = "dev.envd.builder.image"  // its image's source (fingerprint, or $ENVD_BUILDER_IMAGE)
+)
+
+// ContainerName is the builder container (and its volume) of o: one per
+// state directory, so two users, or two test runs, never share one.
+func ContainerName(o Options) string {
+	o, _ = o.withDefaults()
+	sum := sha256.Sum256([]byte(o.Dir))
+	return "envd-buildkitd-" + hex.EncodeToString(sum[:5])
+}
+
+func (o Options) containerDir() string { return filepath.Join(o.Dir, "container") }
+
+// containerSocketDir is where the socket appears on this machine: in the
+// state directory, or where the path fits a socket address.
+func (o Options) containerSocketDir() string {
+	d := filepath.Join(o.containerDir(), "run")
+	if len(d+"/buildkitd.sock") <= maxSocketPath {
+		return d
+	}
+	sum := sha256.Sum256([]byte(o.Dir))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("envd-%d-buildkit-%s", os.Getuid(), hex.EncodeToString(sum[:6])))
+}
+
+// ensureContainer is Ensure for a builder in a container.
+func ensureContainer(ctx context.Context, o Options) (string, error) {
+	dk := o.Container
+	want, err := renderConfigAt(o, containerRoot, &[2]int{os.Getuid(), os.Getgid()})
+	if err != nil {
+		return "", err
+	}
+	image, source := os.Getenv(imageEnv), os.Getenv(imageEnv)
+	var files []imageFile
+	if image == "" {
+		if files, err = o.builderFiles(); err != nil {
+			return "", err
+		}
+		source = fingerprint(files)
+	}
+	sockDir := o.containerSocketDir()
+	for _, d := range []string{o.containerDir(), sockDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", fmt.Errorf("create the builder's directory: %w", err)
+		}
+		if err := ownDir(d); err != nil {
+			return "", err
+		}
+	}
+	unlock, err := o.lock()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	cname := ContainerName(o)
+	cfgHash := hashOf(want)
+	res, err := dk.API().ContainerInspect(ctx, cname, client.ContainerInspectOptions{})
+	switch {
+	case err == nil && res.Container.Config.Labels[labelConfig] == cfgHash && res.Container.Config.Labels[labelFiles] == source:
+		if res.Container.State == nil || !res.Container.State.Running {
+			o.logf("starting the builder container %s", cname)
+			if _, err := dk.API().ContainerStart(ctx, cname, client.ContainerStartOptions{}); err != nil {
+				return "", fmt.Errorf("start the builder container %s: %w", cname, err)
+			}
+		}
+		return o.containerAddr(), o.waitContainer(ctx, dk, cname)
+	case err == nil:
+		o.logf("recreating the builder container %s: its %s changed (its cache volume stays)", cname, whatDiffers(res.Container.Config.Labels, cfgHash, source))
+		if _, err := dk.API().ContainerRemove(ctx, cname, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("remove the old builder container %s: %w", cname, err)
+		}
+	case !cerrdefs.IsNotFound(err):
+		return "", fmt.Errorf("inspect the builder container %s: %w", cname, err)
+	}
+
+	if image == "" {
+		if image, err = o.ensureImage(ctx, dk, files); err != nil {
+			return "", err
+		}
+	}
+	cfgFile := filepath.Join(o.containerDir(), "buildkitd.toml")
+	if err := atomicfile.Write(cfgFile, want, 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", cfgFile, err)
+	}
+	os.Remove(filepath.Join(sockDir, "buildkitd.sock"))
+	created, err := dk.API().ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: cname,
+		Config: &container.Config{
+			Image:  image,
+			Cmd:    []string{"--config", containerConfig, "--addr", "unix://" + containerSockDir + "/buildkitd.sock"},
+			Labels: map[string]string{labelBuilder: o.Dir, labelConfig: cfgHash, labelFiles: source},
+		},
+		HostConfig: &container.HostConfig{
+			// runc makes mounts and namespaces for every step: every
+			// capability, no seccomp or AppArmor profile, an unmasked /proc.
+			// Not --privileged: Docker then asks for capabilities this
+			// machine may not have (a host without CAP_SYS_RESOURCE fails).
+			CapAdd:        []string{"ALL"},
+			CapDrop:       missingCaps(),
+			SecurityOpt:   []string{"seccomp=unconfined", "apparmor=unconfined"},
+			MaskedPaths:   []string{}, // empty, not nil: nothing masked
+			ReadonlyPaths: []string{},
+			NetworkMode:   "host",
+			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
+			Mounts: []mount.Mount{
+				{Type: mount.TypeVolume, Source: cname, Target: containerRoot},
+				{Type: mount.TypeBind, Source: cfgFile, Target: containerConfig, ReadOnly: true},
+				{Type: mount.TypeBind, Source: sockDir, Target: containerSockDir},
+				// Writable, as --privileged would have it: runc puts each
+				// step in a cgroup of its own.
+				{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"},
+			},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create the builder container from %s: %w", image, err)
+	}
+	o.logf("starting the builder container %s (%s)", cname, image)
+	if _, err := dk.API().ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		dk.API().ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true})
+		return "", fmt.Errorf("start the builder container %s: %w", cname, err)
+	}
+	if err := o.waitContainer(ctx, dk, cname); err != nil {
+		return "", err
+	}
+	o.logf("the builder container is ready on %s", o.containerAddr())
+	return o.containerAddr(), nil
+}
+
+func (o Options) containerAddr() string {
+	return "unix://" + filepath.Join(o.containerSocketDir(), "buildkitd.sock")
+}
+
+func hashOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+func whatDiffers(labels map[string]string, cfgHash, source string) string {
+	var what []string
+	if labels[labelConfig] != cfgHash {
+		what = append(what, "configuration")
+	}
+	if labels[labelFiles] != source {
+		what = append(what, "image")
+	}
+	return strings.Join(what, " and ")
+}
+
+// ownDir refuses a directory that is not this user's: the socket in it is
+// the builder, which is root on this machine.
+func ownDir(d string) error {
+	fi, err := os.Lstat(d)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() || !ownedByMe(fi) {
+		return &Error{Kind: ErrSocketInUse,
+			Msg:  fmt.Sprintf("%s is not a directory of yours", d),
+			Hint: "remove it, or give the managed builder another directory"}
+	}
+	return os.Chmod(d, 0o700)
+}
+
+// waitContainer polls until the daemon in the container answers, the
+// container stops (its log says why), or o.StartTimeout passes.
+func (o Options) waitContainer(ctx context.Context, dk *docker.Client, cname string) error {
+	deadline := time.Now().Add(o.StartTimeout)
+	for {
+		if ping(ctx, o.containerAddr(), 2*time.Second) == nil {
+			return nil
+		}
+		res, err := dk.API().ContainerInspect(ctx, cname, client.ContainerInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("the builder container %s: %w", cname, err)
+		}
+		if st := res.Container.State; st != nil && !st.Running && !st.Restarting {
+			return &Error{Kind: ErrExited,
+				Msg:  fmt.Sprintf("the builder container %s exited during start-up (exit code %d)", cname, st.ExitCode),
+				Hint: "see its log below (`docker logs " + cname + "`); fix the cause and run envd again",
+				Log:  containerLog(ctx, dk, cname)}
+		}
+		if time.Now().After(deadline) {
+			return &Error{Kind: ErrTimeout,
+				Msg:  fmt.Sprintf("the builder container %s did not answer on %s within %s", cname, o.containerAddr(), o.StartTimeout),
+				Hint: "see its log below (`docker logs " + cname + "`); a slow first start can take longer: run envd again",
+				Log:  containerLog(ctx, dk, cname)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// containerLog is the last lines of the container's output.
+func containerLog(ctx context.Context, dk *docker.Client, cname string) []string {
+	rc, err := dk.API().ContainerLogs(ctx, cname, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"})
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	stdcopy.StdCopy(&buf, &buf, rc)
+	return strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+}
+
+// stopContainer is Stop for a builder in a container. The volume stays.
+func stopContainer(ctx context.Context, o Options) error {
+	cname := ContainerName(o)
+	t := int(stopTimeout.Seconds())
+	_, err := o.Container.API().ContainerStop(ctx, cname, client.ContainerStopOptions{Timeout: &t})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stop the builder container %s: %w", cname, err)
+	}
+	return nil
+}
+
+// RemoveContainer removes the builder container of o and, with volume, its
+// cache volume too.
+func RemoveContainer(ctx context.Context, o Options, volume bool) error {
+	cname := ContainerName(o)
+	if _, err := o.Container.API().ContainerRemove(ctx, cname, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	if volume {
+		if _, err := o.Container.API().VolumeRemove(ctx, cname, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// containerStatus is Status for a builder in a container.
+func containerStatus(ctx context.Context, o Options) (State, error) {
+	st := State{Addr: o.containerAddr(), Dir: o.Dir, Container: ContainerName(o)}
+	// The mirror outlives the container: a recreated one keeps it.
+	if b, err := os.ReadFile(filepath.Join(o.containerDir(), "buildkitd.toml")); err == nil {
+		st.Mirror, _ = configMirror(b)
+	}
+	res, err := o.Container.API().ContainerInspect(ctx, st.Container, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if s := res.Container.State; s != nil && s.Running {
+		st.Running, st.PID = true, s.Pid
+		st.Ready = ping(ctx, st.Addr, 3*time.Second) == nil
+	}
+	return st, nil
+}
+
+func ownedByMe(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Getuid()
+}
+
+// capNames are the capabilities Docker knows, by number.
+var capNames = []string{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+	"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+	"SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+	"MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ"}
+
+// missingCaps are the capabilities outside this process's bounding set,
+// which Docker (started alike) cannot give a container either.
+func missingCaps() []string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil
+	}
+	return capsNotIn(string(b))
+}
+
+func capsNotIn(status string) []string {
+	for _, line := range strings.Split(status, "\n") {
+		hex, ok := strings.CutPrefix(line, "CapBnd:")
+		if !ok {
+			continue
+		}
+		set, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			return nil
+		}
+		var missing []string
+		for i, name := range capNames {
+			if set&(1<<i) == 0 {
+				missing = append(missing, name)
+			}
+		}
+		return missing
+	}
+	return nil
+}
