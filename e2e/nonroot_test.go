@@ -79,7 +79,14 @@ func copyFile(src, dst string) error {
 // environment a login would give it.
 func (u *dockerUser) run(t *testing.T, dir string, argv ...string) result {
 	t.Helper()
-	args := append([]string{"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), "--init-groups", "--"}, argv...)
+	return u.runGroups(t, "--init-groups", dir, argv...)
+}
+
+// runGroups is run with setpriv's groups option: --init-groups, or
+// --clear-groups for the user before they joined the docker group.
+func (u *dockerUser) runGroups(t *testing.T, groups, dir string, argv ...string) result {
+	t.Helper()
+	args := append([]string{"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), groups, "--"}, argv...)
 	cmd := exec.Command("setpriv", args...)
 	cmd.Env = []string{"PATH=" + u.bin + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + u.home, "USER=" + u.name, "LANG=C"}
 	cmd.Dir = dir
@@ -129,6 +136,14 @@ func TestNotRoot(t *testing.T) {
 		dockerCmd(t, "volume", "rm", builder)
 		dockerCmd(t, "rmi", name+":dev")
 	})
+
+	// Not yet in the docker group: told what to do, and nothing is left.
+	if r := u.runGroups(t, "--clear-groups", dir, "envd", "build"); r.code != 1 || !strings.Contains(r.stderr, "join the docker group") || strings.Contains(r.stderr, "goroutine") {
+		t.Errorf("envd build without access to Docker: want exit 1 and a hint to join the docker group, got %s", r)
+	}
+	if out, _ := dockerCmd(t, "ps", "-aq", "--filter", "name="+builder); strings.TrimSpace(out) != "" {
+		t.Errorf("a builder container was made without access to Docker: %s", out)
+	}
 
 	u.must(t, dir, "envd", "bootstrap", "--registry-mirror", mirror)
 	if r := u.must(t, dir, "envd", "bootstrap", "--status"); !strings.Contains(r.stdout, "in the container "+builder) || !strings.Contains(r.stdout, "ready true") {

@@ -26,6 +26,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"managed", Context{Name: "local", Builder: "managed"}, nil, ""},
 		{"empty builder is managed", Context{Name: "local2"}, nil, ""},
+		{"managed in a container", Context{Name: "local3", Builder: "managed-container"}, nil, ""},
 		{"unix", Context{Name: "sock", Builder: "unix:///run/buildkit/buildkitd.sock"}, nil, ""},
 		{"tcp", Context{Name: "ci", Builder: tcp}, nil, ""},
 		{"tcp ipv6", Context{Name: "ci6", Builder: "tcp://[::1]:1234"}, nil, ""},
@@ -104,5 +105,23 @@ func TestValidateNormalises(t *testing.T) {
 	}
 	if c, _ := validate(Context{Name: "m"}); c.Builder != Managed || !c.IsManaged() {
 		t.Errorf("empty builder: %+v", c)
+	}
+}
+
+func TestManagedInContainer(t *testing.T) {
+	for _, tc := range []struct {
+		builder string
+		euid    int
+		want    bool
+	}{
+		{"managed", 0, false},   // root keeps the process
+		{"managed", 4321, true}, // a user who is not root gets the container
+		{"", 4321, true},
+		{"managed-container", 0, true}, // root asked for it
+		{"unix:///run/buildkit/buildkitd.sock", 4321, false},
+	} {
+		if got := (Context{Builder: tc.builder}).ManagedInContainer(tc.euid); got != tc.want {
+			t.Errorf("%q as %d: ManagedInContainer = %v, want %v", tc.builder, tc.euid, got, tc.want)
+		}
 	}
 }

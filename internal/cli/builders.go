@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -50,11 +48,7 @@ func managedOptions(ctx context.Context, s streams, cur builderctx.Context, mirr
 // builderNeedsDocker explains a Docker that does not answer when the
 // builder is to run in it.
 func builderNeedsDocker(err error) error {
-	if os.Geteuid() != 0 && errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("envd is not root, so its builder runs as a container in Docker, and Docker refused you: %w\n"+
-			"  hint: join the docker group (sudo usermod -aG docker $USER, then log in again), or point envd at a builder you run: envd context create NAME --builder unix:///path --use", err)
-	}
-	return fmt.Errorf("envd's builder runs as a container in Docker: %w", err)
+	return fmt.Errorf("the managed builder runs as a container in Docker (or use a builder of yours: envd context create NAME --builder unix:///path --use)\n%w", err)
 }
 
 func contextStore() (*builderctx.Store, error) {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/registry"
@@ -28,11 +30,20 @@ type NotReachableError struct {
 }
 
 func (e *NotReachableError) Error() string {
+	if e.PermissionDenied() {
+		return fmt.Sprintf("cannot reach Docker at %s: %v\n  hint: you may not use this Docker: join the docker group "+
+			"(sudo usermod -aG docker $USER, then log in again), or use a Docker of your own with DOCKER_HOST", e.Host, e.Err)
+	}
 	return fmt.Sprintf("cannot reach Docker at %s: %v\n  hint: start it (systemctl start docker, or run dockerd in the background), "+
 		"or build without Docker: envd build --output type=oci,dest=env.tar", e.Host, e.Err)
 }
 
 func (e *NotReachableError) Unwrap() error { return e.Err }
+
+// PermissionDenied reports whether the socket refused this user.
+func (e *NotReachableError) PermissionDenied() bool {
+	return errors.Is(e.Err, fs.ErrPermission) || strings.Contains(e.Err.Error(), "permission denied")
+}
 
 // Connect returns a client once the daemon has answered a ping.
 func Connect(ctx context.Context) (*Client, error) {

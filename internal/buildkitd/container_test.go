@@ -1,0 +1,105 @@
+package buildkitd
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCapsNotIn(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		want         []string
+	}{
+		{"full set", "Name:\tx\nCapBnd:\t000001ffffffffff\n", nil},
+		{"no CAP_SYS_RESOURCE (bit 24)", "CapBnd:\t000001fffeffffff\n", []string{"SYS_RESOURCE"}},
+		{"no line", "Name:\tx\n", nil},
+		{"garbage", "CapBnd:\tzz\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := capsNotIn(tc.status); !slices.Equal(got, tc.want) {
+				t.Errorf("capsNotIn = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The image is made of the real runc of this machine and its libraries.
+func TestElfClosureOfRunc(t *testing.T) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("no runc here")
+	}
+	libs, err := elfClosure(runc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(libs) == 0 {
+		t.Skip("runc is static here")
+	}
+	var haveLibc bool
+	for _, l := range libs {
+		if !filepath.IsAbs(l) || !fileExists(l) {
+			t.Errorf("%s is not a file on this machine", l)
+		}
+		haveLibc = haveLibc || strings.HasPrefix(filepath.Base(l), "libc.so")
+	}
+	if !haveLibc {
+		t.Errorf("no libc in %v", libs)
+	}
+}
+
+func TestImageFilesRefusesDynamicBuildkitd(t *testing.T) {
+	sh, err := exec.LookPath("sh") // dynamically linked on every distribution envd supports
+	if err != nil {
+		t.Skip(err)
+	}
+	sh, _ = filepath.EvalSymlinks(sh)
+	if interp, _, _ := elfDeps(sh); interp == "" {
+		t.Skip("sh is static here")
+	}
+	_, err = imageFiles(sh, sh)
+	if err == nil || !strings.Contains(err.Error(), "static buildkitd") || !strings.Contains(err.Error(), imageEnv) {
+		t.Errorf("want an error asking for a static buildkitd or %s, got %v", imageEnv, err)
+	}
+}
+
+// Equal files give equal layers (so equal tags), whenever they are made.
+func TestWriteLayerIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "b")
+	os.WriteFile(bin, []byte("binary"), 0o755)
+	files := []imageFile{{"/usr/bin/buildkitd", bin}, {"/usr/lib/x/libc.so.6", bin}}
+	var a, b bytes.Buffer
+	if err := writeLayer(&a, files); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(bin, time0, time0)
+	if err := writeLayer(&b, files); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("the same files gave different layers")
+	}
+	var names []string
+	tr := tar.NewReader(&a)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	want := []string{"tmp/", "usr/", "usr/bin/", "usr/bin/buildkitd", "usr/lib/", "usr/lib/x/", "usr/lib/x/libc.so.6"}
+	if !slices.Equal(names, want) {
+		t.Errorf("layer holds %v, want %v", names, want)
+	}
+}
+
+var time0 = time.Unix(0, 0)
