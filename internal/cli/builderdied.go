@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -23,7 +24,10 @@ func builderStopped(err error) error {
 	again := "check that the builder is running, then run the command again"
 	if store, serr := contextStore(); serr == nil {
 		if cur, cerr := store.Current(); cerr == nil {
-			if cur.IsManaged() {
+			if cur.ManagedInContainer(os.Geteuid()) {
+				where = "`docker logs " + buildkitd.ContainerName(buildkitd.Options{}) + "`"
+				again = "run the command again and envd starts it again"
+			} else if cur.IsManaged() {
 				if p := buildkitd.LogPath(buildkitd.Options{}); p != "" {
 					where = p
 				}
