@@ -82,7 +82,8 @@ func ensureContainer(ctx context.Context, o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	image, source := os.Getenv(imageEnv), os.Getenv(imageEnv)
+	image := os.Getenv(imageEnv)
+	source := image // what the container label records: the image asked for, or the fingerprint of envd's own
 	var files []imageFile
 	if image == "" {
 		if files, err = o.builderFiles(); err != nil {
