@@ -1,6 +1,6 @@
 # Entry points for developers and CI (.ci/run).
 #   make setup   set up this machine, as root: Docker, runc, the registry mirror on 127.0.0.1:5000, bin/ (scripts/setup.sh)
-#   make build   bin/buildkitd (the version go.mod pins), bin/envd and bin/envd-agent (static)
+#   make build   bin/buildkitd and bin/buildctl (the version go.mod pins, static), bin/envd and bin/envd-agent (static)
 #   make lint    go vet and a gofmt check
 #   make test    every test, end-to-end included (then, alone, the one that restarts dockerd);
 #                `make test ENVD_E2E=0` runs only the tests that need no daemons
@@ -33,6 +33,9 @@ build:
 	# Static too: the builder container (a user who is not root) runs this very binary.
 	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
 		-o bin/buildkitd github.com/moby/buildkit/cmd/buildkitd
+	# buildctl goes into the builder image: a builder in a cluster is dialled through `buildctl dial-stdio`.
+	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
+		-o bin/buildctl github.com/moby/buildkit/cmd/buildctl
 	$(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION)" -o bin/envd ./cmd/envd
 	# Static: it runs in any image envd builds, whatever its libc.
 	CGO_ENABLED=0 $(GO) build -o bin/envd-agent ./cmd/envd-agent

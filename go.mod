@@ -2,7 +2,10 @@ module envd.dev/envd
 
 go 1.26.8
 
-tool github.com/moby/buildkit/cmd/buildkitd
+tool (
+	github.com/moby/buildkit/cmd/buildctl
+	github.com/moby/buildkit/cmd/buildkitd
+)
 
 require (
 	github.com/containerd/errdefs v1.0.0

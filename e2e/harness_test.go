@@ -70,11 +70,14 @@ func setup(m *testing.M) (int, error) {
 		bk, _ = filepath.Abs("../bin/buildkitd")
 		if _, err := os.Stat(bk); err != nil {
 			bk = filepath.Join(tmp, "buildkitd")
-			// Static, as make build's: the builder container runs it too.
-			gobuild := exec.Command("go", "build", "-o", bk, "github.com/moby/buildkit/cmd/buildkitd")
-			gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := gobuild.CombinedOutput(); err != nil {
-				return 1, fmt.Errorf("go build buildkitd: %v\n%s", err, out)
+			// Static, as make build's: the builder container runs them too
+			// (buildctl beside buildkitd goes into the builder image).
+			for _, cmd := range []string{"buildkitd", "buildctl"} {
+				gobuild := exec.Command("go", "build", "-o", filepath.Join(tmp, cmd), "github.com/moby/buildkit/cmd/"+cmd)
+				gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
+				if out, err := gobuild.CombinedOutput(); err != nil {
+					return 1, fmt.Errorf("go build %s: %v\n%s", cmd, err, out)
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,6 +182,27 @@ echo from-env > from-env.txt`, compile.VenvDir, beta)
 	if cfg, _ := os.ReadFile(filepath.Join(u.home, ".ssh", "config")); strings.Contains(string(cfg), name+".envd") {
 		t.Errorf("ssh entry left after down:\n%s", cfg)
 	}
+
+	// Restarted by Docker (as after a reboot), the builder comes back by
+	// itself and still has its cache.
+	if out, err := dockerCmd(t, "restart", builder); err != nil {
+		t.Fatalf("docker restart %s: %v\n%s", builder, err, out)
+	}
+	if r := u.must(t, dir, "envd", "build", "--force"); !allCached(r.stdout + r.stderr) {
+		t.Errorf("a rebuild after docker restart of the builder was not cached:\n%s", r)
+	}
+
+	// Nothing envd or its containers did left a root-owned file in the
+	// user's home (the bind-mounted project included).
+	filepath.WalkDir(u.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			t.Errorf("%s belongs to root, in the home of %s", p, u.name)
+		}
+		return nil
+	})
 
 	// The builder's cache outlives its container: recreated, it still has it.
 	dockerCmd(t, "rm", "-f", builder)

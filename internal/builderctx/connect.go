@@ -31,6 +31,12 @@ func Connect(ctx context.Context, c Context, m buildkitd.Options) (*client.Clien
 	} else if c.TLS != nil {
 		opts = tlsOptions(*c.TLS)
 	}
+	return Verified(ctx, c, addr, opts...)
+}
+
+// Verified returns a client for the builder at addr (of context c), once
+// it has answered.
+func Verified(ctx context.Context, c Context, addr string, opts ...client.ClientOpt) (*client.Client, error) {
 	cl, err := client.New(ctx, addr, opts...)
 	if err != nil {
 		return nil, unreachable(c, addr, err)
@@ -67,6 +73,8 @@ func unreachable(c Context, addr string, err error) error {
 	switch {
 	case c.IsManaged():
 		hint = "check buildkitd.log in the managed builder's directory"
+	case c.IsKubePod():
+		hint = "check the builder pod's log (kubectl logs envd-buildkitd in the context's namespace); `envd --context " + c.Name + " bootstrap --stop` removes it, the next build starts it again"
 	case strings.HasPrefix(addr, "docker-container://"):
 		hint = "check that the container runs (`docker ps`) and has buildctl, or switch back: `envd context use default`"
 	}

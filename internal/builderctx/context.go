@@ -27,11 +27,16 @@ const Managed = "managed"
 // who is not root; root gets a process unless it asks for this.
 const ManagedContainer = "managed-container"
 
+// KubePod is envd's BuildKit run as a pod in the cluster of a kubernetes
+// context, in its namespace (package kube).
+const KubePod = "kube-pod"
+
 // Context is one named builder, and the runtime environments run in.
 type Context struct {
 	Name string `json:"name"`
-	// Builder is "managed" (or ""), "unix:///path", "tcp://host:port" or
-	// "docker-container://name" (a moby/buildkit container).
+	// Builder is "managed" (or ""), "managed-container", "kube-pod",
+	// "unix:///path", "tcp://host:port" or "docker-container://name" (a
+	// moby/buildkit container).
 	Builder string `json:"builder"`
 	// TLS is for tcp:// builders only.
 	TLS *TLS `json:"tls,omitempty"`
@@ -81,6 +86,9 @@ func (c Context) IsManaged() bool {
 	return c.Builder == "" || c.Builder == Managed || c.Builder == ManagedContainer
 }
 
+// IsKubePod reports whether c builds in a pod of its cluster.
+func (c Context) IsKubePod() bool { return c.Builder == KubePod }
+
 // ManagedInContainer reports whether c's managed builder runs as a
 // container: asked for, or because envd is not root (euid).
 func (c Context) ManagedInContainer(euid int) bool {
@@ -118,7 +126,7 @@ func invalid(hint, format string, args ...any) error {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-const builderForms = "managed, managed-container, unix:///path/to/buildkitd.sock, tcp://host:port or docker-container://name"
+const builderForms = "managed, managed-container, kube-pod (with --runtime kubernetes), unix:///path/to/buildkitd.sock, tcp://host:port or docker-container://name"
 
 // validate checks c and returns it normalised: builder "" becomes "managed",
 // TLS file paths become absolute (the CLI runs from any directory later).
@@ -156,7 +164,7 @@ func validate(c Context) (Context, error) {
 
 // checkBuilder validates a builder address and returns its scheme.
 func checkBuilder(b string) (string, error) {
-	if b == Managed || b == ManagedContainer {
+	if b == Managed || b == ManagedContainer || b == KubePod {
 		return b, nil
 	}
 	hint := "a builder is " + builderForms
@@ -192,7 +200,8 @@ func checkBuilder(b string) (string, error) {
 				"invalid builder %q: needs a container name", b)
 		}
 	case "kube-pod":
-		return "", invalid(hint, "invalid builder %q: kube-pod:// is not supported yet", b)
+		return "", invalid("write --builder kube-pod, with --runtime kubernetes: envd runs its builder in the context's namespace",
+			"invalid builder %q: kube-pod takes no address", b)
 	default:
 		return "", invalid(hint, "invalid builder %q: unknown scheme %q", b, u.Scheme)
 	}
@@ -206,6 +215,10 @@ var registryRE = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$
 func checkRuntime(c *Context) error {
 	switch c.Runtime {
 	case "", RuntimeDocker:
+		if c.Builder == KubePod {
+			return invalid("add --runtime kubernetes and its --registry: the builder pod runs in that cluster and pushes there",
+				"context %q: --builder kube-pod needs --runtime kubernetes", c.Name)
+		}
 		if c.Kube != nil {
 			return invalid("add --runtime kubernetes, or drop the cluster settings", "context %q: --kubeconfig, --kube-context, --namespace and --registry are for --runtime kubernetes", c.Name)
 		}

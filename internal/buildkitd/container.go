@@ -86,7 +86,7 @@ func ensureContainer(ctx context.Context, o Options) (string, error) {
 	source := image // what the container label records: the image asked for, or the fingerprint of envd's own
 	var files []imageFile
 	if image == "" {
-		if files, err = o.builderFiles(); err != nil {
+		if files, err = o.builderFiles(false); err != nil {
 			return "", err
 		}
 		source = fingerprint(files)

@@ -55,7 +55,7 @@ func TestElfClosureOfRunc(t *testing.T) {
 	}
 }
 
-func TestImageFilesRefusesDynamicBuildkitd(t *testing.T) {
+func TestImageFilesRefusesDynamicBinaries(t *testing.T) {
 	sh, err := exec.LookPath("sh") // dynamically linked on every distribution envd supports
 	if err != nil {
 		t.Skip(err)
@@ -64,9 +64,22 @@ func TestImageFilesRefusesDynamicBuildkitd(t *testing.T) {
 	if interp, _, _ := elfDeps(sh); interp == "" {
 		t.Skip("sh is static here")
 	}
-	_, err = imageFiles(sh, sh)
-	if err == nil || !strings.Contains(err.Error(), "static buildkitd") || !strings.Contains(err.Error(), imageEnv) {
-		t.Errorf("want an error asking for a static buildkitd or %s, got %v", imageEnv, err)
+	static, _ := filepath.Abs("../../bin/buildkitd") // make build's, static
+	for _, tc := range []struct {
+		name, buildkitd, buildctl, want string
+	}{
+		{"dynamic buildkitd", sh, "", "static buildkitd"},
+		{"dynamic buildctl", static, sh, "static buildctl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat(tc.buildkitd); err != nil {
+				t.Skip("no static buildkitd: run make build")
+			}
+			_, err := imageFiles(tc.buildkitd, tc.buildctl, sh)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), imageEnv) {
+				t.Errorf("want an error asking for a %s or %s, got %v", tc.want, imageEnv, err)
+			}
+		})
 	}
 }
 

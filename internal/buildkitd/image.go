@@ -27,19 +27,21 @@ import (
 
 // The builder image is made by envd from files this machine has, so that
 // an air-gapped machine with envd and Docker builds without any registry:
-// one layer holding the buildkitd envd runs (static), this machine's runc
-// with the shared libraries it links against, and the CA bundle buildkitd
-// needs to pull base images over TLS. Its tag is the layer's digest, so the
+// one layer holding the buildkitd envd runs (static), the buildctl beside it
+// (static: a builder in a cluster is dialled through `buildctl dial-stdio`),
+// this machine's runc with the shared libraries it links against, and the CA
+// bundle buildkitd needs to pull base images over TLS. Its tag is the layer's digest, so the
 // same files always give the same image and a new buildkitd a new one.
 const (
 	imageRepo      = "envd/buildkit"
 	imageBuildkitd = "/usr/bin/buildkitd"
+	imageBuildctl  = "/usr/bin/buildctl"
 	imageRunc      = "/usr/bin/runc"
 	imageCABundle  = "/etc/ssl/certs/ca-certificates.crt"
 )
 
 // imageLayout changes whenever writeLayer puts other things in the image.
-const imageLayout = 3
+const imageLayout = 4
 
 // imageFile is one file of the image: where it goes, and where it comes from.
 type imageFile struct {
@@ -50,17 +52,24 @@ type imageFile struct {
 // hostCABundles are where Debian, Fedora and Alpine keep theirs.
 var hostCABundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}
 
-// imageFiles lists the builder image's files: buildkitd, which must be
-// static (it cannot bring its libc along), and runc with its closure.
-func imageFiles(buildkitd, runc string) ([]imageFile, error) {
-	if interp, _, err := elfDeps(buildkitd); err != nil {
-		return nil, fmt.Errorf("read %s: %w", buildkitd, err)
-	} else if interp != "" {
-		return nil, &Error{Kind: ErrNotFound,
-			Msg:  fmt.Sprintf("%s is linked dynamically; the builder container needs a static buildkitd", buildkitd),
-			Hint: "build it with CGO_ENABLED=0 (`make build` does), or set " + imageEnv + " to a BuildKit image you have"}
+// imageFiles lists the builder image's files: buildkitd and buildctl
+// ("" leaves it out), which must be static (they cannot bring their libc
+// along), and runc with its closure.
+func imageFiles(buildkitd, buildctl, runc string) ([]imageFile, error) {
+	files := []imageFile{{imageBuildkitd, buildkitd}}
+	if buildctl != "" {
+		files = append(files, imageFile{imageBuildctl, buildctl})
 	}
-	files := []imageFile{{imageBuildkitd, buildkitd}, {imageRunc, runc}}
+	for _, f := range files {
+		if interp, _, err := elfDeps(f.src); err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.src, err)
+		} else if interp != "" {
+			return nil, &Error{Kind: ErrNotFound,
+				Msg:  fmt.Sprintf("%s is linked dynamically; the builder image needs a static %s", f.src, path.Base(f.dest)),
+				Hint: "build it with CGO_ENABLED=0 (`make build` does), or set " + imageEnv + " to a BuildKit image you have"}
+		}
+	}
+	files = append(files, imageFile{imageRunc, runc})
 	libs, err := elfClosure(runc)
 	if err != nil {
 		return nil, fmt.Errorf("the libraries %s needs: %w", runc, err)
@@ -248,17 +257,28 @@ func builderImage(dir string, files []imageFile) (name.Tag, v1.Image, func(), er
 
 func describe(files []imageFile) string {
 	var srcs []string
-	for _, f := range files[:min(2, len(files))] {
+	for _, f := range files[:min(3, len(files))] {
 		srcs = append(srcs, f.src)
 	}
-	return strings.Join(srcs, " and ")
+	return strings.Join(srcs, ", ")
 }
 
-// builderFiles finds what the builder image is made of.
-func (o Options) builderFiles() ([]imageFile, error) {
+// builderFiles finds what the builder image is made of. buildctl is the
+// one beside buildkitd; without it the image still serves a builder on this
+// machine, and needBuildctl (a builder in a cluster) makes it an error.
+func (o Options) builderFiles(needBuildctl bool) ([]imageFile, error) {
 	bin, err := o.binary()
 	if err != nil {
 		return nil, err
+	}
+	buildctl := filepath.Join(filepath.Dir(bin), "buildctl")
+	if !isExecutable(buildctl) {
+		if needBuildctl {
+			return nil, &Error{Kind: ErrNotFound,
+				Msg:  "the builder image for a cluster needs buildctl beside " + bin + ", and there is none",
+				Hint: "run `make build` (it builds both), or set " + imageEnv + " to a BuildKit image with buildctl (moby/buildkit has it)"}
+		}
+		buildctl = ""
 	}
 	runc, err := sys.lookPath("runc")
 	if err != nil {
@@ -266,7 +286,7 @@ func (o Options) builderFiles() ([]imageFile, error) {
 			Msg:  "the builder image is made with this machine's runc, and runc is not on PATH",
 			Hint: "install runc (it comes with Docker: apt-get install -y runc), or set " + imageEnv + " to a BuildKit image you have"}
 	}
-	return imageFiles(bin, runc)
+	return imageFiles(bin, buildctl, runc)
 }
 
 // fingerprint names files by path, size and modification time: cheap

@@ -345,6 +345,16 @@ func (r *buildResult) phase(name string, since time.Time) {
 
 func runBuild(ctx context.Context, s streams, o *buildOptions) error {
 	start := time.Now()
+	c, err := selectedContext()
+	if err != nil {
+		return err
+	}
+	if c.IsKubePod() && o.output == "" {
+		// Built in the cluster, the image goes where the cluster pulls
+		// from, as envd up puts it: it never comes to this machine.
+		o.push = c.Kube.Registry
+		o.projectCopied = true
+	}
 	p, err := o.plan()
 	if err != nil {
 		return err

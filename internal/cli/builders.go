@@ -63,6 +63,14 @@ func connectBuilder(ctx context.Context, s streams, mirror string) (c *client.Cl
 	if err != nil {
 		return nil, false, err
 	}
+	if cur.IsKubePod() {
+		k, err := newKubeBuilder(s, cur)
+		if err != nil {
+			return nil, false, err
+		}
+		c, err := k.connect(ctx, mirror)
+		return c, false, err
+	}
 	if mirror != "" && !cur.IsManaged() {
 		return nil, false, usageError{fmt.Errorf("--registry-mirror configures the managed builder, but the current context %q uses %s; configure the mirror on that builder", cur.Name, cur.Builder)}
 	}
@@ -78,6 +86,7 @@ func connectBuilder(ctx context.Context, s streams, mirror string) (c *client.Cl
 type bootstrapOptions struct {
 	mirror string
 	stop   bool
+	remove bool // with stop: a builder pod's cache too
 	status bool
 }
 
@@ -87,12 +96,15 @@ func newBootstrapCmd(s streams) *cobra.Command {
 		Use:   "bootstrap",
 		Short: "Start (or restart with new settings) the managed buildkitd",
 		Long: "bootstrap starts the buildkitd that envd manages for the default context and waits until it answers.\n" +
-			"It keeps running between builds; --stop stops it. A --registry-mirror is written into its config and kept.",
+			"It keeps running between builds; --stop stops it. A --registry-mirror is written into its config and kept.\n" +
+			"In a context with --builder kube-pod it does the same for the builder pod in the context's namespace;\n" +
+			"--stop removes the pod and keeps its cache claim, --stop --rm removes the cache too.",
 		Args: exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error { return runBootstrap(c.Context(), s, o) },
 	}
 	c.Flags().StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror, e.g. http://127.0.0.1:5000")
 	c.Flags().BoolVar(&o.stop, "stop", false, "stop the managed buildkitd")
+	c.Flags().BoolVar(&o.remove, "rm", false, "with --stop: remove the builder container or pod with its cache (volume or claim)")
 	c.Flags().BoolVar(&o.status, "status", false, "show the managed buildkitd's state without changing it")
 	return c
 }
@@ -101,9 +113,19 @@ func runBootstrap(ctx context.Context, s streams, o *bootstrapOptions) error {
 	if o.stop && (o.status || o.mirror != "") {
 		return usageError{fmt.Errorf("--stop cannot be combined with --status or --registry-mirror")}
 	}
+	if o.remove && !o.stop {
+		return usageError{fmt.Errorf("--rm goes with --stop")}
+	}
 	cur, err := selectedContext()
 	if err != nil {
 		return err
+	}
+	if cur.IsKubePod() {
+		k, err := newKubeBuilder(s, cur)
+		if err != nil {
+			return err
+		}
+		return k.bootstrap(ctx, s, o)
 	}
 	if !cur.IsManaged() {
 		cur = builderctx.Context{Name: builderctx.Default, Builder: builderctx.Managed} // bootstrap is about the managed one
@@ -114,6 +136,15 @@ func runBootstrap(ctx context.Context, s streams, o *bootstrapOptions) error {
 	}
 	defer done()
 	switch {
+	case o.stop && o.remove:
+		if bo.Container == nil {
+			return usageError{fmt.Errorf("--rm removes a builder container or pod with its cache; this managed buildkitd is a process: --stop stops it")}
+		}
+		if err := buildkitd.RemoveContainer(ctx, bo, true); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "builder container %s removed, with its cache volume\n", buildkitd.ContainerName(bo))
+		return nil
 	case o.stop:
 		if err := buildkitd.Stop(ctx, bo); err != nil {
 			return err
@@ -210,7 +241,7 @@ func newContextCmd(s streams) *cobra.Command {
 		},
 	}
 	f := create.Flags()
-	f.StringVar(&builder, "builder", "", "builder address: unix:///path, tcp://host:port or docker-container://name")
+	f.StringVar(&builder, "builder", "", "builder: managed, managed-container, kube-pod (with --runtime kubernetes: a BuildKit pod in its namespace), unix:///path, tcp://host:port or docker-container://name")
 	f.StringVar(&ca, "tlscacert", "", "CA certificate for tcp://")
 	f.StringVar(&cert, "tlscert", "", "client certificate for tcp://")
 	f.StringVar(&key, "tlskey", "", "client key for tcp://")

@@ -81,19 +81,28 @@ func openSession(ctx context.Context, st streams) (*session, error) {
 // pods' pull secret. Only up needs it: a credential helper may be slow, and
 // ssh's ProxyCommand runs envd at every connection.
 func (s *session) usePullAuth() error {
-	host, _, _ := strings.Cut(s.ctx.Kube.Registry, "/")
-	cred, found, err := registry.CredentialFor(host)
-	if err != nil {
-		return fmt.Errorf("your Docker login for %s: %w", host, err)
-	}
-	if !found {
-		return nil
-	}
-	if s.kube.PullAuth, err = registry.DockerConfigJSON(host, cred); err != nil {
+	auth, source, err := pullAuth(s.ctx.Kube.Registry)
+	if err != nil || auth == nil {
 		return err
 	}
-	s.kube.PullAuthSource = cred.Source
+	s.kube.PullAuth, s.kube.PullAuthSource = auth, source
 	return nil
+}
+
+// pullAuth is the user's Docker login for the registry of reg (REGISTRY[/PREFIX])
+// as a pull secret's content, and where the login came from; nil when
+// there is none.
+func pullAuth(reg string) ([]byte, string, error) {
+	host, _, _ := strings.Cut(reg, "/")
+	cred, found, err := registry.CredentialFor(host)
+	if err != nil {
+		return nil, "", fmt.Errorf("your Docker login for %s: %w", host, err)
+	}
+	if !found {
+		return nil, "", nil
+	}
+	auth, err := registry.DockerConfigJSON(host, cred)
+	return auth, cred.Source, err
 }
 
 func (s *session) Close() {

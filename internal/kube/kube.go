@@ -223,10 +223,8 @@ func (r *Runtime) waitRunning(ctx context.Context, s Spec) (*corev1.Pod, error) 
 // diagnose says whether the pod's container runs, or why it never will.
 func (r *Runtime) diagnose(ctx context.Context, s Spec, pod *corev1.Pod) (running bool, err error) {
 	for _, c := range pod.Status.Conditions {
-		// Waiting for the claim to be bound is the scheduler's word for a
-		// volume still being provisioned: it tries again once it is.
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable &&
-			!strings.Contains(c.Message, "PersistentVolumeClaim") {
+			!isClaimWait(c.Message) {
 			return false, unschedulable(s, c.Message)
 		}
 	}
@@ -257,6 +255,10 @@ func (r *Runtime) diagnose(ctx context.Context, s Spec, pod *corev1.Pod) (runnin
 	return false, nil
 }
 
+// isClaimWait tells the scheduler's word for a claim still being
+// provisioned: it tries again once the claim is bound.
+func isClaimWait(msg string) bool { return strings.Contains(msg, "PersistentVolumeClaim") }
+
 // pullFailed names the registry and the credential the nodes pulled with.
 func pullFailed(s Spec, why string) error {
 	host, _, _ := strings.Cut(s.Image, "/")
@@ -286,12 +288,17 @@ func (r *Runtime) crashed(ctx context.Context, name string) error {
 // lastWords is the end of the container's log (of its previous run when it
 // restarted), indented, for an error message.
 func (r *Runtime) lastWords(ctx context.Context, name string) string {
+	return r.podLastWords(ctx, podName(name), containerName)
+}
+
+// podLastWords is lastWords for a container of any pod.
+func (r *Runtime) podLastWords(ctx context.Context, pod, container string) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	tail := int64(20)
 	for _, previous := range []bool{true, false} {
-		data, err := r.cs.CoreV1().Pods(r.namespace).GetLogs(podName(name), &corev1.PodLogOptions{
-			Container: containerName, TailLines: &tail, Previous: previous,
+		data, err := r.cs.CoreV1().Pods(r.namespace).GetLogs(pod, &corev1.PodLogOptions{
+			Container: container, TailLines: &tail, Previous: previous,
 		}).DoRaw(ctx)
 		if err == nil && len(data) > 0 {
 			return "\n  last lines of its log:\n    " + indent(string(data))

@@ -216,7 +216,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // selector finds one environment's objects, or all of envd's.
 func selector(name string) string {
 	if name == "" {
-		return LabelManagedBy + "=" + managedBy
+		// Environments only: the builder's objects have no name label.
+		return LabelManagedBy + "=" + managedBy + "," + LabelName
 	}
 	return fmt.Sprintf("%s=%s,%s=%s", LabelManagedBy, managedBy, LabelName, name)
 }

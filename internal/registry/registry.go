@@ -276,3 +276,31 @@ func DockerConfigJSON(host string, c Credential) ([]byte, error) {
 		Auths map[string]entry `json:"auths"`
 	}{map[string]entry{authKey(host): e}})
 }
+
+// Push writes img to ref ("host[:port]/repo:tag") unless the registry
+// already has it there, with the user's Docker credentials, as Lookup
+// reads. It returns ref by digest, as a pod runs it.
+func Push(ctx context.Context, ref string, img v1.Image, insecure bool) (string, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %w", ref, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	host := r.Context().RegistryStr()
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	byDigest := r.Context().Name() + "@" + digest.String()
+	if desc, err := remote.Head(r, ropts...); err == nil && desc.Digest == digest {
+		return byDigest, nil
+	}
+	if err := remote.Write(r, img, ropts...); err != nil {
+		return "", explain(host, r, "pushing", err)
+	}
+	return byDigest, nil
+}
