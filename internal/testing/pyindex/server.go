@@ -31,6 +31,7 @@ type Server struct {
 	http     *http.Server
 	done     chan struct{}
 	limit    *limiter // nil: unthrottled
+	plain    bool     // no PEP 658 metadata
 
 	mu        sync.Mutex
 	downloads map[string]int
@@ -50,6 +51,7 @@ type Option func(*config)
 type config struct {
 	addr     string
 	throttle int64
+	plain    bool
 }
 
 // WithAddr sets the listen address (default "127.0.0.1:0"). BuildKit's build steps share the host network and
@@ -60,6 +62,12 @@ func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 func WithThrottle(bytesPerSecond int64) Option {
 	return func(c *config) { c.throttle = bytesPerSecond }
 }
+
+// WithoutMetadata serves a plain PEP 503 index, as a directory of wheels
+// behind a web server is: no PEP 658 metadata files (and, as always here,
+// no Range requests), so an installer that wants a wheel's metadata must
+// fetch the whole wheel.
+func WithoutMetadata() Option { return func(c *config) { c.plain = true } }
 
 // New starts serving the wheels in dir. Close stops it.
 func New(dir string, opts ...Option) (*Server, error) {
@@ -86,6 +94,7 @@ func New(dir string, opts ...Option) (*Server, error) {
 		done:      make(chan struct{}),
 		downloads: map[string]int{},
 		hashes:    map[string]fileHash{},
+		plain:     cfg.plain,
 	}
 	if cfg.throttle > 0 {
 		s.limit = &limiter{rate: cfg.throttle}
@@ -248,7 +257,7 @@ func (s *Server) serveProject(w http.ResponseWriter, r *http.Request) {
 		found = true
 		f := html.EscapeString(wh.file)
 		meta := ""
-		if m, err := metadataHash(filepath.Join(s.dir, wh.file)); err == nil {
+		if m, err := metadataHash(filepath.Join(s.dir, wh.file)); err == nil && !s.plain {
 			meta = fmt.Sprintf(` data-dist-info-metadata="sha256=%s" data-core-metadata="sha256=%s"`, m, m)
 		}
 		fmt.Fprintf(&b, "<a href=\"/files/%s#sha256=%s\"%s>%s</a><br>\n", f, sum, meta, f)
@@ -305,7 +314,7 @@ func (s *Server) hash(file string) (string, error) {
 
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
-	if wheel, ok := strings.CutSuffix(file, ".metadata"); ok && wheel == filepath.Base(wheel) && strings.HasSuffix(wheel, ".whl") {
+	if wheel, ok := strings.CutSuffix(file, ".metadata"); ok && wheel == filepath.Base(wheel) && strings.HasSuffix(wheel, ".whl") && !s.plain {
 		s.serveMetadata(w, r, wheel)
 		return
 	}
