@@ -6,7 +6,7 @@
 //
 //	go run ./bench                              everything, 3 repetitions (-synthetic-reps for the 634 MB workload)
 //	go run ./bench -workloads synthetic -tools envd,docker-buildkit -reps 2
-//	go run ./bench -smoke                       one repetition, tiny wheels, envd only: exits 1 when a check fails
+//	go run ./bench -smoke                       one repetition, tiny wheels (PEP 658 and plain index), envd only: exits 1 when a check fails
 //
 // It needs root and `make setup` (Docker, the registry mirror on 127.0.0.1:5000, bin/envd, bin/buildkitd), and
 // it removes what it starts and creates (its buildkitd, package indexes, temporary directories, images), also
@@ -54,7 +54,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of every scenario sequence")
 	fs.IntVar(&o.syntheticReps, "synthetic-reps", 0, "repetitions for the synthetic (634 MB) workload (default: -reps)")
-	workloads := fs.String("workloads", "synthetic,pypi", "workloads to run: "+strings.Join(workloadNames, ","))
+	workloads := fs.String("workloads", "synthetic,synthetic-plain,pypi", "workloads to run: "+strings.Join(workloadNames, ","))
 	tools := fs.String("tools", strings.Join(toolNames, ","), "tools to compare: "+strings.Join(toolNames, ","))
 	scen := fs.String("scenarios", strings.Join(scenarioNames(), ","), "scenarios, run in this order from a cold start (cold is required)")
 	fs.BoolVar(&o.smoke, "smoke", false, "smoke mode: one repetition of the tiny workload with envd only; exit 1 when a check fails")
@@ -76,7 +76,7 @@ func parseFlags(args []string) (options, error) {
 	}
 	o.workloads, o.tools, o.scenarios = split(*workloads), split(*tools), split(*scen)
 	if o.smoke {
-		o.reps, o.syntheticReps, o.workloads, o.tools = 1, 1, []string{"tiny"}, []string{"envd"}
+		o.reps, o.syntheticReps, o.workloads, o.tools = 1, 1, []string{"tiny", "tiny-plain"}, []string{"envd"}
 	}
 	if o.syntheticReps == 0 {
 		o.syntheticReps = o.reps
@@ -85,7 +85,7 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-reps and -synthetic-reps must be at least 1")
 	}
 	for _, w := range o.workloads {
-		if !slices.Contains(workloadNames, w) && w != "tiny" {
+		if !slices.Contains(workloadNames, w) && w != "tiny" && w != "tiny-plain" {
 			return o, fmt.Errorf("unknown workload %q (known: %s)", w, strings.Join(workloadNames, ", "))
 		}
 	}

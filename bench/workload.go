@@ -14,7 +14,7 @@ import (
 	"envd.dev/envd/internal/testing/pyindex"
 )
 
-var workloadNames = []string{"synthetic", "pypi"}
+var workloadNames = []string{"synthetic", "synthetic-plain", "pypi"}
 
 // spec is the environment one scenario builds.
 type spec struct {
@@ -84,6 +84,7 @@ type workload struct {
 	indexURL           string           // "" for PyPI
 	wheels             map[string]int64 // local index: wheel file -> size
 	cacheNote          string           // PyPI: whether pip can cache what this network serves
+	plain              bool             // the local index serves no metadata files (pyindex.WithoutMetadata)
 }
 
 // wheelSpec is a generated wheel.
@@ -137,8 +138,16 @@ func newWorkload(name string, b *bench) (*workload, error) {
 		w.title = "synthetic: 634 MB of wheels from a local index at " + fmt.Sprint(b.o.throttleMbit) + " Mbit/s"
 		w.reps = b.o.syntheticReps
 		return w, w.serve(b, syntheticWheels, syntheticExtra, b.o.throttleMbit*1e6/8)
+	case "synthetic-plain":
+		w.title = "synthetic, from a plain index (no PEP 658 metadata, no Range) at " + fmt.Sprint(b.o.throttleMbit) + " Mbit/s"
+		w.reps, w.plain = b.o.syntheticReps, true
+		return w, w.serve(b, syntheticWheels, syntheticExtra, b.o.throttleMbit*1e6/8)
 	case "tiny":
 		w.title = "tiny wheels from a local index (smoke)"
+		return w, w.serve(b, tinyWheels, tinyExtra, 0)
+	case "tiny-plain":
+		w.title = "tiny wheels from a plain local index: no PEP 658 metadata, no Range (smoke)"
+		w.plain = true
 		return w, w.serve(b, tinyWheels, tinyExtra, 0)
 	}
 	return nil, fmt.Errorf("unknown workload %q", name)
@@ -183,6 +192,9 @@ func (w *workload) serve(b *bench, main, extra []wheelSpec, bytesPerSecond int64
 	opts := []pyindex.Option{pyindex.WithAddr(addr + ":0")}
 	if bytesPerSecond > 0 {
 		opts = append(opts, pyindex.WithThrottle(bytesPerSecond))
+	}
+	if w.plain {
+		opts = append(opts, pyindex.WithoutMetadata())
 	}
 	srv, err := pyindex.New(dir, opts...)
 	if err != nil {

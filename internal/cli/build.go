@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	"envd.dev/envd/internal/buildkey"
 	"envd.dev/envd/internal/compile"
 	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/indexproxy"
 	"envd.dev/envd/internal/ir"
 	"envd.dev/envd/internal/lang"
 	"envd.dev/envd/internal/registry"
@@ -331,6 +333,8 @@ type buildResult struct {
 	UVFrom string `json:"uv_from,omitempty"`
 	// Notes are said after the build: what did not go the fast way, and why.
 	Notes []string `json:"notes,omitempty"`
+	// IndexProxy is what the package index proxy did, when the build had one.
+	IndexProxy indexproxy.Stats `json:"index_proxy,omitzero"`
 	// Phases are the seconds spent connecting to the builder, building
 	// (resolve, solve, export) and loading into Docker.
 	Phases map[string]float64 `json:"phases,omitempty"`
@@ -415,10 +419,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		}
 	}
 
-	var caPEM []byte
-	if secrets != nil {
-		caPEM = secrets[compile.CABundleSecret]
-	}
+	caPEM := secrets[compile.CABundleSecret]
 	uv := startHostUV(ctx, p.env, caPEM)
 	locals := map[string]string{}
 	if p.agentDir != "" {
@@ -436,6 +437,25 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	}
 	defer bk.Close()
 	res.phase("connect", phase)
+	if local {
+		proxy, err := startIndexProxy(p.env.PipIndex, caPEM)
+		if err != nil {
+			return nil, err
+		}
+		if proxy != nil {
+			defer func() {
+				res.IndexProxy = proxy.Stats()
+				proxy.Close()
+			}()
+			if proxy.note != "" {
+				res.Notes = append(res.Notes, proxy.note)
+			}
+			if secrets == nil {
+				secrets = map[string][]byte{}
+			}
+			maps.Copy(secrets, proxy.secrets)
+		}
+	}
 
 	export := p.export
 	var hand *handoverPlan
@@ -474,7 +494,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			}
 			r, err := compile.Build(ctx, p.env, compile.Options{
 				Project: p.project, EnvdVersion: thisBuild().Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
-				CABundle: secrets != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(), HostUV: hostUV,
+				CABundle: caPEM != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(), HostUV: hostUV,
 				DevUser: p.devUser,
 			}, read)
 			if err == nil {

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -397,6 +398,27 @@ func TestAptUpdatesOnlyStaleLists(t *testing.T) {
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("apt step lacks %q:\n%s", want, script)
+		}
+	}
+}
+
+// orEnv's word is $ENV when set, else the value exactly, whatever it holds.
+func TestOrEnvInTheShell(t *testing.T) {
+	for _, tc := range []struct{ value, env string }{
+		{"https://pypi.corp.example/simple/", ""},
+		{"https://u:p%40ss@pypi.corp.example/simple/", ""},
+		{`http://h/we"ird/$HOME/` + "`x`" + `/\/}{`, ""},
+		{"https://pypi.corp.example/simple/", "http://127.0.0.1:20001/i/0/"},
+	} {
+		cmd := exec.Command("/bin/sh", "-c", "printf %s "+orEnv("ENVD_T", tc.value))
+		cmd.Env = []string{"ENVD_T=" + tc.env}
+		out, err := cmd.Output()
+		want := tc.value
+		if tc.env != "" {
+			want = tc.env
+		}
+		if err != nil || string(out) != want {
+			t.Errorf("orEnv(%q) with ENVD_T=%q: sh printed %q (%v), want %q", tc.value, tc.env, out, err, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package compile
 import (
 	"fmt"
 	"path"
+	"strings"
 
 	"github.com/moby/buildkit/client/llb"
 
@@ -62,12 +63,59 @@ func (c *compiler) uvCache() llb.RunOption {
 const uvIndexEnv = `[ -z "${PIP_INDEX_URL:-}" ] || export UV_INDEX_URL="$PIP_INDEX_URL"; ` +
 	`[ -z "${PIP_EXTRA_INDEX_URL:-}" ] || export UV_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL"; `
 
-// uvCommand is uv with the index flags. The index strategy is pip's: the
-// best version across every index, not the first index that has the name.
-func (c *compiler) uvCommand(args ...string) []string {
+// On an index without PEP 658 metadata uv fetches whole wheels to resolve
+// and fetches them again to install. envd then stands its caching proxy
+// (package indexproxy) in front of config.pip_index's URLs for the build,
+// and hands its URLs to uv's steps as these secrets, in these variables: a
+// secret is no part of a step's cache key, so the step is the same with the
+// proxy or without it (a builder that cannot reach the proxy gets none,
+// and uv asks the index itself).
+const (
+	IndexProxySecret      = "envd-index-proxy"
+	ExtraIndexProxySecret = "envd-extra-index-proxy"
+	indexProxyEnv         = "ENVD_INDEX_PROXY"
+	extraIndexProxyEnv    = "ENVD_EXTRA_INDEX_PROXY"
+)
+
+// uvCommand is uv with the index flags, as shell words. The index strategy
+// is pip's: the best version across every index, not the first index that
+// has the name. An index URL is the proxy's when the step has one.
+func (c *compiler) uvCommand(args ...string) string {
 	cmd := append([]string{uvBinary}, args...)
 	cmd = append(cmd, "--cache-dir", uvCacheTarget, "--index-strategy", "unsafe-best-match")
-	return append(cmd, c.indexArgs("--allow-insecure-host")...)
+	line := shellJoin(cmd)
+	idx := c.env.PipIndex
+	if idx == nil {
+		return line
+	}
+	if idx.URL != "" {
+		line += " --index-url " + orEnv(indexProxyEnv, idx.URL)
+	}
+	if idx.ExtraURL != "" {
+		line += " --extra-index-url " + orEnv(extraIndexProxyEnv, idx.ExtraURL)
+	}
+	if idx.Trust {
+		for _, h := range trustedHosts(idx.URL, idx.ExtraURL) {
+			line += " " + shellJoin([]string{"--allow-insecure-host", h})
+		}
+	}
+	return line
+}
+
+// orEnv is the shell word for $env, or value when it is unset or empty.
+func orEnv(env, value string) string {
+	return `"${` + env + `:-` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "`", "\\`", `$`, `\$`, `}`, `\}`).Replace(value) + `}"`
+}
+
+// uvIndexProxy gives a uv step the proxy's URLs, when the build has them.
+func (c *compiler) uvIndexProxy() []llb.RunOption {
+	if c.env.PipIndex == nil {
+		return nil
+	}
+	return []llb.RunOption{
+		llb.AddSecretWithDest(IndexProxySecret, nil, llb.SecretAsEnvName(indexProxyEnv), llb.SecretOptional),
+		llb.AddSecretWithDest(ExtraIndexProxySecret, nil, llb.SecretAsEnvName(extraIndexProxyEnv), llb.SecretOptional),
+	}
 }
 
 // installScript installs the group, and nothing it depends on, into the
@@ -90,13 +138,13 @@ func (c *compiler) installScript(group []Distribution) string {
 	}
 	install := c.uvCommand("pip", "install", "--python", VenvDir+"/bin/python", "--no-deps",
 		"--link-mode", "copy", "--compile-bytecode", "-r", "-")
-	return fmt.Sprintf("%sprintf '%%s\\n' %s | %s", uvIndexEnv, shellJoin(lines), shellJoin(install))
+	return fmt.Sprintf("%sprintf '%%s\\n' %s | %s", uvIndexEnv, shellJoin(lines), install)
 }
 
 // installMounts are what an install step needs besides the runtime.
 func (c *compiler) installMounts(runtime llb.State) []llb.RunOption {
 	if c.opts.Installer == InstallerUV {
-		return []llb.RunOption{c.uvCache(), c.uvTool(runtime)}
+		return append([]llb.RunOption{c.uvCache(), c.uvTool(runtime)}, c.uvIndexProxy()...)
 	}
 	return []llb.RunOption{c.pipCache()}
 }

@@ -232,7 +232,7 @@ func (c *compiler) resolveState(runtime llb.State) (llb.State, bool) {
 	uvArgs := c.uvCommand("pip", "compile", "--quiet", "--python", VenvDir+"/bin/python",
 		"--format", "pylock.toml", "-o", reportDir+"/pylock.toml", reportDir+"/requirements.in")
 	uv := fmt.Sprintf("printf '%%s\\n' %s > %s/requirements.in && %s && mv %s/pylock.toml %s",
-		shellJoin(set.lines()), reportDir, shellJoin(uvArgs), reportDir, out)
+		shellJoin(set.lines()), reportDir, uvArgs, reportDir, out)
 	// --report needs pip 22.2; older distributions ship older ones.
 	upgrade := fmt.Sprintf(`%s/bin/python -c 'import pip, sys; sys.exit(tuple(int(x) for x in pip.__version__.split(".")[:2]) < (22, 2))' || %s`,
 		VenvDir, shellJoin(c.pipCommand("--quiet", "pip>=22.2")))
@@ -240,6 +240,7 @@ func (c *compiler) resolveState(runtime llb.State) (llb.State, bool) {
 	script := fmt.Sprintf("if [ -x %s ]; then %s%s; else %s; fi", uvBinary, uvIndexEnv, uv, pip)
 	opts := append(c.trust(), c.pipCache(), c.uvCache(), c.uvTool(runtime), llb.Args([]string{"/bin/sh", "-c", script}),
 		named(fmt.Sprintf("python packages: resolve %s%s", strings.Join(set.what, " "), at(set.pos))))
+	opts = append(opts, c.uvIndexProxy()...)
 	run := runtime.Run(append(opts, set.mounts...)...)
 	return run.AddMount(reportDir, llb.Scratch()), true
 }

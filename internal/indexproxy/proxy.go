@@ -42,6 +42,9 @@ type Options struct {
 	Upstreams []Upstream
 	CAPEM     []byte // extra PEM roots trusted besides the system's; may be nil
 	Dir       string // where fetched wheels are kept while the proxy runs; created 0700 if missing; Close removes what the proxy put there
+	// Addr is where to listen, "127.0.0.1:0" (any free port) when empty. envd gives the same port to every
+	// build, because uv keys its cache by the index URL it was given.
+	Addr string
 }
 
 type Stats struct {
@@ -79,7 +82,7 @@ type upstream struct {
 	insecure bool
 }
 
-// Start listens on 127.0.0.1:0 and serves in a goroutine until Close.
+// Start listens on Options.Addr and serves in a goroutine until Close.
 func Start(o Options) (*Proxy, error) {
 	if o.Dir == "" {
 		return nil, errors.New("indexproxy: no directory for wheels")
@@ -109,12 +112,19 @@ func Start(o Options) (*Proxy, error) {
 		return nil, fmt.Errorf("indexproxy: %s is not a directory", o.Dir)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if host, _, err := net.SplitHostPort(addr); err != nil || host != "127.0.0.1" {
+		return nil, fmt.Errorf("indexproxy: listen address %q: only 127.0.0.1:PORT", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if madeDir {
 			os.Remove(o.Dir)
 		}
-		return nil, fmt.Errorf("indexproxy: listen: %w", err)
+		return nil, fmt.Errorf("indexproxy: listen: %w", err) // errors.Is(err, syscall.EADDRINUSE) holds
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
@@ -380,6 +390,13 @@ func copyHeaders(w http.ResponseWriter, resp *http.Response) {
 	if resp.ContentLength >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
+}
+
+// immutable says a file or its metadata never changes (an index's file names are versioned, and uv pins the
+// hash): uv's cache then keeps it without asking again, and a later build, through a new proxy with an empty
+// Dir, finds it there.
+func immutable(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "max-age=365000000, immutable, public")
 }
 
 // copyBody streams a body to the client. If it breaks off, the connection is cut, so that a client reading a

@@ -93,6 +93,7 @@ func (p *Proxy) serveMetadata(w http.ResponseWriter, r *http.Request, key string
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	immutable(w)
 	if r.Method == http.MethodHead {
 		return
 	}
@@ -113,6 +114,7 @@ func (p *Proxy) relayIfOK(w http.ResponseWriter, r *http.Request, u *url.URL) bo
 	if resp.StatusCode != http.StatusOK {
 		return false
 	}
+	immutable(w)
 	relay(w, r, u, resp)
 	return true
 }
@@ -170,6 +172,7 @@ func (p *Proxy) fetchWheel(w http.ResponseWriter, r *http.Request, key string, u
 	var dst io.Writer = part
 	if stream {
 		copyHeaders(w, resp)
+		immutable(w)
 		w.WriteHeader(http.StatusOK)
 		dst = io.MultiWriter(part, w)
 	}
@@ -246,6 +249,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, file string)
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+	immutable(w)
 	if r.Method == http.MethodHead {
 		return
 	}
