@@ -47,8 +47,13 @@ type Request struct {
 	// Secrets are offered to build steps by id (never stored in the image).
 	Secrets map[string][]byte
 	// RegistryAuth are credentials BuildKit uses for registries, by host
-	// (e.g. the hand-over registry it pushes to).
+	// (e.g. the hand-over registry it pushes to); Credentials, when set,
+	// answers for any other host (the user's Docker login).
 	RegistryAuth map[string]Credentials
+	Credentials  func(host string) (Credentials, bool)
+	// CacheImports and CacheExports are BuildKit cache sources and
+	// destinations (a team's registry cache: type=registry,ref=...).
+	CacheImports, CacheExports []client.CacheOptionsEntry
 	// BeforeExport, when set, is called once the image is built and about
 	// to be exported.
 	BeforeExport func()
@@ -96,13 +101,17 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 		Exports:     []client.ExportEntry{export},
 		LocalMounts: mounts,
 		// A stable key lets BuildKit send only what changed in the directory.
-		SharedKey: "envd:" + req.ContextDir,
+		SharedKey:    "envd:" + req.ContextDir,
+		CacheImports: req.CacheImports,
+		CacheExports: req.CacheExports,
+		// Not nil: the client copies the cache options' attributes into it.
+		FrontendAttrs: map[string]string{},
 	}
 	if len(req.Secrets) > 0 {
 		opt.Session = append(opt.Session, secretsprovider.FromMap(req.Secrets))
 	}
-	if len(req.RegistryAuth) > 0 {
-		opt.Session = append(opt.Session, &registryAuth{hosts: req.RegistryAuth})
+	if len(req.RegistryAuth) > 0 || req.Credentials != nil {
+		opt.Session = append(opt.Session, &registryAuth{hosts: req.RegistryAuth, lookup: req.Credentials})
 	}
 	var cfg ocispecs.Image
 	resp, err := c.Build(ctx, opt, "envd", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
@@ -118,7 +127,7 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 			return nil, fmt.Errorf("base image %s: bad config: %w", req.BaseImage, err)
 		}
 		read := func(ctx context.Context, def *llb.Definition, path string) ([]byte, error) {
-			r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true})
+			r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true, CacheImports: gatewayCache(req.CacheImports)})
 			if err != nil {
 				return nil, err
 			}
@@ -133,7 +142,7 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 			return nil, err
 		}
 		cfg = res.Config
-		out, err := gw.Solve(ctx, gateway.SolveRequest{Definition: res.Def.ToPB(), Evaluate: true})
+		out, err := gw.Solve(ctx, gateway.SolveRequest{Definition: res.Def.ToPB(), Evaluate: true, CacheImports: gatewayCache(req.CacheImports)})
 		if serr := sendErr(); serr != nil {
 			return nil, serr
 		}
@@ -164,6 +173,16 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 		r.Digest = resp.ExporterResponse[exptypes.ExporterImageConfigDigestKey]
 	}
 	return r, nil
+}
+
+// gatewayCache is the cache sources again, for the solves the build makes
+// itself: those of the session do not reach them.
+func gatewayCache(entries []client.CacheOptionsEntry) []gateway.CacheOptionsEntry {
+	var out []gateway.CacheOptionsEntry
+	for _, e := range entries {
+		out = append(out, gateway.CacheOptionsEntry{Type: e.Type, Attrs: e.Attrs})
+	}
+	return out
 }
 
 // BaseImageError is a base image the builder could not resolve.

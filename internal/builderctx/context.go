@@ -44,6 +44,9 @@ type Context struct {
 	// the local Docker, RuntimeKubernetes the cluster that Kube names.
 	Runtime string `json:"runtime,omitempty"`
 	Kube    *Kube  `json:"kubernetes,omitempty"`
+	// Cache is a registry REF[:TAG] holding the team's build cache: builds
+	// import it, and envd build exports to it.
+	Cache string `json:"cache,omitempty"`
 }
 
 // Runtimes a context can name.
@@ -147,6 +150,10 @@ func validate(c Context) (Context, error) {
 	}
 	if err := checkRuntime(&c); err != nil {
 		return c, err
+	}
+	if c.Cache != "" && (strings.Contains(c.Cache, "://") || strings.ContainsAny(c.Cache, " ,=") || c.Cache != strings.ToLower(c.Cache)) {
+		return c, invalid("give the cache as an image reference: registry.example.com/team/cache[:tag]",
+			"context %q: invalid cache %q", c.Name, c.Cache)
 	}
 	if c.TLS != nil {
 		if scheme != "tcp" {

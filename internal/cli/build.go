@@ -56,6 +56,10 @@ type buildOptions struct {
 	// default IDs; otherwise the project is shared with this machine, as
 	// with the local Docker (see devIDs).
 	projectCopied bool
+	cache         cacheFlags
+	// exportCache: a context's cache is exported too (envd build), not
+	// only imported (envd up).
+	exportCache bool
 }
 
 func newBuildCmd(s streams) *cobra.Command {
@@ -87,6 +91,15 @@ func addBuildFlags(c *cobra.Command, o *buildOptions) {
 	f.StringVar(&o.marketplace, "vscode-marketplace", defaultMarketplace(), "Open VSX-compatible URL for install.vscode_extensions (default $ENVD_VSCODE_MARKETPLACE, else Open VSX)")
 	f.StringVar(&o.loadVia, "load-via", "auto", "how the image reaches Docker: registry (only the layers Docker lacks, through a registry envd runs on 127.0.0.1), tarball (docker load), or auto (registry when the builder runs on this machine)")
 	f.StringVar(&o.caBundle, "ca-bundle", defaultCABundle(), "CA certificates that downloads in build steps trust, for networks that intercept TLS (default: $ENVD_CA_BUNDLE, $PIP_CERT or $SSL_CERT_FILE when set, else the system bundle); never stored in the image")
+	addCacheFlags(c, o)
+	o.exportCache = true
+}
+
+// addCacheFlags adds --export-cache and --import-cache (build and up).
+func addCacheFlags(c *cobra.Command, o *buildOptions) {
+	f := c.Flags()
+	f.StringArrayVar(&o.cache.exports, "export-cache", nil, "write the build cache for other builders: type=registry,ref=REF[,mode=min|max] (default max) or type=local,dest=DIR, or just REF (default: the context's --cache, by envd build)")
+	f.StringArrayVar(&o.cache.imports, "import-cache", nil, "use a build cache others wrote: type=registry,ref=REF or type=local,src=DIR, or just REF (default: the context's --cache)")
 }
 
 func defaultMarketplace() string {
@@ -126,6 +139,9 @@ type buildPlan struct {
 	agentDir string // holds envd-agent, for dev images
 	// devUser are the IDs the dev user is built with (compile.Options.DevUser).
 	devUser compile.DevIDs
+	// cacheImports and cacheExports are the team cache (--import-cache,
+	// --export-cache, the context's --cache).
+	cacheImports, cacheExports []client.CacheOptionsEntry
 }
 
 func (o *buildOptions) plan() (*buildPlan, error) {
@@ -170,6 +186,13 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	}
 	if p.export, err = builder.ParseOutput(o.output, p.tag); err != nil {
 		return nil, usageError{err}
+	}
+	cur, err := selectedContext()
+	if err != nil {
+		return nil, err
+	}
+	if p.cacheImports, p.cacheExports, err = o.cache.caches(cur, o.exportCache); err != nil {
+		return nil, err
 	}
 	if o.push != "" {
 		p.export = pushExport(o.push, p.tag)
@@ -394,7 +417,9 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		}
 		secrets = map[string][]byte{compile.CABundleSecret: pem}
 	}
-	if p.export.Push && p.buildKey != "" && !o.force {
+	// An export asked for is done even when the image is up to date.
+	skippable := p.buildKey != "" && !o.force && len(o.cache.exports) == 0
+	if p.export.Push && skippable {
 		// Pushed before, from the same inputs: nothing to build or push.
 		img, err := registry.Lookup(ctx, p.export.Name, p.export.Attrs["registry.insecure"] == "true")
 		if err == nil && img.Labels[compile.LabelBuildKey] == p.buildKey {
@@ -412,7 +437,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			return nil, err
 		}
 		defer dk.Close()
-		if img, err := dk.InspectImage(ctx, p.tag); err == nil && p.buildKey != "" && !o.force &&
+		if img, err := dk.InspectImage(ctx, p.tag); err == nil && skippable &&
 			img.Labels[compile.LabelBuildKey] == p.buildKey {
 			res.Skipped, res.Size, res.Digest = true, img.Size, img.ID
 			return res, nil
@@ -484,6 +509,10 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		Export:     export,
 		Status:     status,
 		Secrets:    secrets,
+		// The user's Docker login, for a push, a team cache or a base image.
+		Credentials:  dockerLogin,
+		CacheImports: p.cacheImports,
+		CacheExports: p.cacheExports,
 		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error) {
 			hostUV := ""
 			if uv != nil {

@@ -205,7 +205,7 @@ func newContextCmd(s streams) *cobra.Command {
 	}
 	ls.Flags().StringVarP(&format, "output", "o", "table", "table or json")
 
-	var builder, ca, cert, key, serverName, rt string
+	var builder, ca, cert, key, serverName, rt, cache string
 	var kube builderctx.Kube
 	var use bool
 	create := &cobra.Command{
@@ -214,14 +214,16 @@ func newContextCmd(s streams) *cobra.Command {
 		Long: "A context names the BuildKit envd builds with (--builder, default: the managed local one) and where\n" +
 			"environments run (--runtime, default: the local Docker). With --runtime kubernetes, envd up pushes the\n" +
 			"image to --registry and runs the environment as a pod in the cluster of --kubeconfig/--kube-context,\n" +
-			"in --namespace; you never need kubectl.",
+			"in --namespace; you never need kubectl. --cache REF names a team's build cache in a registry: every\n" +
+			"build imports it, and envd build exports to it, so a builder that never built an environment reuses\n" +
+			"what a teammate's built.",
 		Args: exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			store, err := contextStore()
 			if err != nil {
 				return err
 			}
-			ctx := builderctx.Context{Name: args[0], Builder: builder, Runtime: rt}
+			ctx := builderctx.Context{Name: args[0], Builder: builder, Runtime: rt, Cache: cache}
 			if ca != "" || cert != "" || key != "" || serverName != "" {
 				ctx.TLS = &builderctx.TLS{CACert: ca, Cert: cert, Key: key, ServerName: serverName}
 			}
@@ -252,6 +254,7 @@ func newContextCmd(s streams) *cobra.Command {
 	f.StringVar(&kube.Context, "kube-context", "", "kubernetes: the context in the kubeconfig (default: its current one)")
 	f.StringVar(&kube.Namespace, "namespace", "", "kubernetes: the namespace environments go in (default: the kubeconfig context's, else default)")
 	f.StringVar(&kube.Registry, "registry", "", "kubernetes: REGISTRY[/PREFIX] that envd pushes images to and the cluster pulls from")
+	f.StringVar(&cache, "cache", "", "a registry REF[:TAG] for the team's build cache: imported by every build, exported by envd build")
 
 	useCmd := &cobra.Command{
 		Use:   "use NAME",

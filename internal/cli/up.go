@@ -77,6 +77,7 @@ func newUpCmd(s streams) *cobra.Command {
 	f.BoolVar(&o.build.updateModules, "update-modules", false, "fetch every include(git=...) again and move its pin in envd.lock to the current commit of its ref")
 	f.StringVar(&o.build.marketplace, "vscode-marketplace", defaultMarketplace(), "Open VSX-compatible URL for install.vscode_extensions")
 	f.StringVar(&o.build.loadVia, "load-via", "auto", "how the image reaches Docker: auto, registry or tarball (see envd build --help)")
+	addCacheFlags(c, &o.build)
 	f.StringVar(&o.name, "name", "", "environment name (default: the directory's name); ssh <name>.envd")
 	f.BoolVarP(&o.detach, "detach", "d", false, "start and print how to connect, without opening a shell")
 	f.StringArrayVarP(&o.volumes, "volume", "v", nil, "extra bind mount HOST:CONTAINER[:ro] (repeatable)")
