@@ -57,6 +57,7 @@ type buildOptions struct {
 	// with the local Docker (see devIDs).
 	projectCopied bool
 	cache         cacheFlags
+	platform      string
 	// exportCache: a context's cache is exported too (envd build), not
 	// only imported (envd up).
 	exportCache bool
@@ -81,7 +82,9 @@ func addBuildFlags(c *cobra.Command, o *buildOptions) {
 	f.StringVarP(&o.path, "path", "p", ".", "build directory")
 	f.StringVarP(&o.file, "file", "f", "build.envd", "build file and function, FILE[:FUNC] (relative to the build directory)")
 	f.StringVarP(&o.tag, "tag", "t", "", "image name (default <directory name>:dev)")
-	f.StringVar(&o.output, "output", "", "where the image goes: type=docker (default), type=oci,dest=FILE, type=image,name=REF[,push=true]")
+	f.StringVarP(&o.output, "output", "o", "", "where the image goes: type=docker (default), type=oci,dest=FILE, type=image,name=REF[,push=true]")
+	f.StringVar(&o.file, "from", "build.envd", "the original envd's name for --file")
+	f.StringVar(&o.platform, "platform", "linux/amd64", "the image's platform; only linux/amd64 so far")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, tty, plain, rawjson or quiet")
 	f.StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder, e.g. http://127.0.0.1:5000 (kept for later builds)")
 	f.BoolVar(&o.force, "force", false, "build even when nothing changed since the last build")
@@ -151,6 +154,9 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		if err := checkTag(o.tag); err != nil {
 			return nil, err
 		}
+	}
+	if o.platform != "" && o.platform != "linux/amd64" {
+		return nil, usageError{fmt.Errorf("--platform %s: envd builds linux/amd64 images only so far", o.platform)}
 	}
 	dir, err := filepath.Abs(o.path)
 	if err != nil {

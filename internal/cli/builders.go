@@ -205,11 +205,13 @@ func newContextCmd(s streams) *cobra.Command {
 	}
 	ls.Flags().StringVarP(&format, "output", "o", "table", "table or json")
 
-	var builder, ca, cert, key, serverName, rt, cache string
+	var builder, ca, cert, key, serverName, rt, cache, nameFlag, builderAddr string
 	var kube builderctx.Kube
 	var use bool
 	create := &cobra.Command{
 		Use:   "create NAME [--builder ADDRESS] [--runtime docker|kubernetes --registry REGISTRY/PREFIX]",
+		Example: "  envd context create ci --builder tcp://10.0.0.5:1234 --use\n" +
+			"  envd context create --name ci --builder tcp --builder-address 10.0.0.5:1234 --use   (the original envd's form)",
 		Short: "Create a context: a builder (managed, unix:///path, tcp://host:port, docker-container://name) and a runtime",
 		Long: "A context names the BuildKit envd builds with (--builder, default: the managed local one) and where\n" +
 			"environments run (--runtime, default: the local Docker). With --runtime kubernetes, envd up pushes the\n" +
@@ -217,8 +219,26 @@ func newContextCmd(s streams) *cobra.Command {
 			"in --namespace; you never need kubectl. --cache REF names a team's build cache in a registry: every\n" +
 			"build imports it, and envd build exports to it, so a builder that never built an environment reuses\n" +
 			"what a teammate's built.",
-		Args: exactArgs(1),
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 && nameFlag != "" && nameFlag != args[0] || len(args) > 1 {
+				return usageError{fmt.Errorf("give the context's name once: envd context create NAME (or --name NAME)")}
+			}
+			if len(args) == 0 && nameFlag == "" {
+				return usageError{fmt.Errorf("give the context a name: envd context create NAME")}
+			}
+			return nil
+		},
 		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{nameFlag}
+			}
+			if builderAddr != "" || originalKinds[builder] {
+				addr, err := originalBuilder(builder, builderAddr)
+				if err != nil {
+					return err
+				}
+				builder = addr
+			}
 			store, err := contextStore()
 			if err != nil {
 				return err
@@ -255,6 +275,8 @@ func newContextCmd(s streams) *cobra.Command {
 	f.StringVar(&kube.Namespace, "namespace", "", "kubernetes: the namespace environments go in (default: the kubeconfig context's, else default)")
 	f.StringVar(&kube.Registry, "registry", "", "kubernetes: REGISTRY[/PREFIX] that envd pushes images to and the cluster pulls from")
 	f.StringVar(&cache, "cache", "", "a registry REF[:TAG] for the team's build cache: imported by every build, exported by envd build")
+	f.StringVar(&nameFlag, "name", "", "the context's name, instead of NAME (the original envd's form)")
+	f.StringVar(&builderAddr, "builder-address", "", "with --builder tcp|unix|docker-container: its address (the original envd's form)")
 
 	useCmd := &cobra.Command{
 		Use:   "use NAME",

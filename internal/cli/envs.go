@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -111,26 +113,55 @@ func printEnvs(w io.Writer, envs []runtime.Env, format string) error {
 
 func newDownCmd(st streams, destroy bool) *cobra.Command {
 	use, short := "down [NAME]", "Stop and remove an environment's container (the image stays)"
+	long := "down removes the environment's container (pod and secrets on Kubernetes), its ssh entry and its state;\n" +
+		"the image stays, and on Kubernetes the project's claim. NAME, or --name, defaults to the project in --path.\n" +
+		"The original envd's `envd destroy` is this, and more: ours also removes the image (see envd destroy)."
 	if destroy {
 		use, short = "destroy [NAME]", "Remove an environment's container and its image"
+		long = "destroy is down and also removes the image (on Kubernetes the project's claim, with the work in it).\n" +
+			"NAME, or --name/-n, defaults to the project in --path/-p, as the original envd's destroy."
 	}
-	return &cobra.Command{
+	var name, path string
+	c := &cobra.Command{
 		Use:   use,
 		Short: short,
+		Long:  long,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("accepts at most one NAME, got %d", len(args))}
 			}
+			if len(args) == 1 && name != "" && name != args[0] {
+				return usageError{fmt.Errorf("NAME %q and --name %q differ: give one", args[0], name)}
+			}
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			name, err := envName(args)
+			n, err := nameOrProject(args, name, path)
 			if err != nil {
 				return err
 			}
-			return runDown(c.Context(), st, name, destroy)
+			return runDown(c.Context(), st, n, destroy)
 		},
 	}
+	c.Flags().StringVarP(&name, "name", "n", "", "the environment (default: the project in --path)")
+	c.Flags().StringVarP(&path, "path", "p", ".", "the project directory whose environment it is, when no name is given")
+	return c
+}
+
+// nameOrProject is the environment a command names: NAME, else --name,
+// else the project in path.
+func nameOrProject(args []string, name, path string) (string, error) {
+	switch {
+	case len(args) > 0:
+		return args[0], nil
+	case name != "":
+		return name, nil
+	}
+	dir, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	return projectName(dir), nil
 }
 
 func runDown(ctx context.Context, st streams, name string, destroy bool) error {
@@ -264,19 +295,80 @@ func envdPath() string {
 }
 
 func newExecCmd(st streams) *cobra.Command {
-	return &cobra.Command{
+	var name, command string
+	c := &cobra.Command{
 		Use:   "exec NAME -- COMMAND [ARG...]",
 		Short: "Run a command in an environment, in the project directory",
+		Long: "exec runs COMMAND in the environment NAME. With --command C it runs the build file's runtime.command\n" +
+			"named C instead (ARGs are appended), in the environment --name or NAME, else the current directory's\n" +
+			"project: `envd exec --name N --command C` is the original envd's form.",
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return usageError{errors.New("give the environment and the command: envd exec NAME -- COMMAND [ARG...]")}
+			if command == "" && (len(args) < 2 || name != "") {
+				if name != "" {
+					return usageError{errors.New("--name goes with --command: envd exec --name N --command C, or envd exec NAME -- COMMAND")}
+				}
+				return usageError{errors.New("give the environment and the command: envd exec NAME -- COMMAND [ARG...], or envd exec --name NAME --command C")}
 			}
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			return runRemote(c.Context(), st, args[0], shellQuote(args[1:]))
+			if command == "" {
+				return runRemote(c.Context(), st, args[0], shellQuote(args[1:]))
+			}
+			// NAME is an argument before any "--": after it, all are the command's.
+			if name == "" && len(args) > 0 && c.ArgsLenAtDash() != 0 {
+				name, args = args[0], args[1:]
+			}
+			env, err := nameOrProject(nil, name, ".")
+			if err != nil {
+				return err
+			}
+			return runNamedCommand(c.Context(), st, env, command, args)
 		},
 	}
+	c.Flags().StringVar(&name, "name", "", "with --command: the environment (default: the current directory's project)")
+	c.Flags().StringVar(&command, "command", "", "run the build file's runtime.command of this name")
+	return c
+}
+
+// runNamedCommand runs the runtime.command called command, which up
+// recorded on the environment.
+func runNamedCommand(ctx context.Context, st streams, name, command string, args []string) error {
+	s, err := openSession(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	env, err := s.m.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	var cmds map[string]string
+	if raw := env.Labels[contract.LabelCommands]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &cmds); err != nil {
+			return fmt.Errorf("environment %s: its commands label: %w", name, err)
+		}
+	}
+	cmd, ok := cmds[command]
+	if !ok {
+		names := slices.Sorted(maps.Keys(cmds))
+		if len(names) == 0 {
+			return fmt.Errorf("environment %s has no command %q: its build file has no runtime.command (add one, then envd up again)", name, command)
+		}
+		return fmt.Errorf("environment %s has no command %q; it has %s\n  hint: a command added to the build file since needs envd up", name, command, strings.Join(quoteAll(names), ", "))
+	}
+	if len(args) > 0 {
+		cmd += " " + shellQuote(args)
+	}
+	return s.run(ctx, name, cmd)
+}
+
+func quoteAll(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = strconv.Quote(x)
+	}
+	return out
 }
 
 // shellQuote joins argv into one command line for the remote shell.

@@ -42,7 +42,7 @@ func Main(args []string) int {
 
 func run(ctx context.Context, args []string, s streams) int {
 	root := newRoot(s)
-	root.SetArgs(args)
+	root.SetArgs(rewriteShorthands(args))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -85,6 +85,7 @@ func newRoot(s streams) *cobra.Command {
 		newDownCmd(s, false),
 		newDownCmd(s, true),
 		newLsCmd(s),
+		newEnvCmd(s),
 		newSSHCmd(s),
 		newExecCmd(s),
 		newLogsCmd(s),

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,6 +152,13 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	}
 	if o.forwardAgent {
 		spec.Labels[contract.LabelForwardAgent] = "true"
+	}
+	if len(p.env.Commands) > 0 {
+		cmds, err := json.Marshal(p.env.Commands)
+		if err != nil {
+			return err
+		}
+		spec.Labels[contract.LabelCommands] = string(cmds)
 	}
 	spec.Env = map[string]string{agent.ConfigPathEnv: contract.RunPath(contract.AgentConfigFile), contract.NameEnv: name}
 	spec.Ports = append([]runtime.Port{{Name: "ssh", ContainerPort: contract.SSHPort, HostIP: o.host}}, exposedPorts(p.env, o.host)...)

@@ -46,6 +46,9 @@ const (
 	LabelStateDir     = "dev.envd.state-dir"
 	LabelUser         = "dev.envd.user"
 	LabelForwardAgent = "dev.envd.forward-agent"
+	// LabelCommands is the build file's runtime.command, as JSON: envd exec
+	// --command NAME runs one.
+	LabelCommands = "dev.envd.commands"
 	// LabelSpec is the digest of the spec an environment was made from, so
 	// envd up can tell whether a stopped one is what the user asks for now.
 	LabelSpec = "dev.envd.spec"

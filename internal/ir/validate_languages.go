@@ -18,7 +18,8 @@ var (
 	goVersion    = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+|rc[0-9]+|beta[0-9]+)?$`)
 	nodeVersion  = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
 	sha256Digest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	commandName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
+	// A command's name is any one line (the original envd has "go version").
+	commandName = regexp.MustCompile(`^[^\n\r]*\S[^\n\r]*$`)
 )
 
 // validateLanguages checks the rest of envd's v1 API. Names end up as

@@ -97,7 +97,7 @@ func TestErrors(t *testing.T) {
 		{"gpu count", build(`config.gpu(0)`), "", at(2, 5), []string{"config.gpu: count 0 is not a number of GPUs"}},
 		{"shm size", build(`config.shm_size(-5)`), "", at(2, 5), []string{"config.shm_size: size -5 is not a size"}},
 		{"owner", build(`config.owner(uid=-1, gid=0)`), "", at(2, 5), []string{"config.owner: uid -1, gid 0"}},
-		{"command name", build(`runtime.command(commands={"a b": "x"})`), "", at(2, 5), []string{`runtime.command: invalid command name "a b"`}},
+		{"command name", build(`runtime.command(commands={"a\nb": "x"})`), "", at(2, 5), []string{`runtime.command: invalid command name "a\nb"`}},
 		{"data name", build(`runtime.mount(data.envd("../x"), "/data")`), "", at(2, 19), []string{`data.envd: "../x" is not a dataset name`}},
 		{"go twice", build(`install.go()`, `install.go("1.24.1")`), "", at(3, 5), []string{"install.go() already called at build.envd:2:5"}},
 		{"two env files", build(`install.conda_packages(env_file="a.yml")`, `install.conda_packages(env_file="b.yml")`), "", at(3, 5), []string{"env_file already given at build.envd:2:5"}},

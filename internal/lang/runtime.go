@@ -89,14 +89,15 @@ func runtimeMount(c *call, a args) error {
 	return nil
 }
 
-var commandName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
+// commandName is any one line, as the original envd allows ("go version").
+var commandName = regexp.MustCompile(`^[^\n\r]*\S[^\n\r]*$`)
 
 // runtimeCommand merges named commands; a later call wins.
 func runtimeCommand(c *call, a args) error {
 	env := &c.s.env
 	for name, cmd := range a.dict("commands") {
 		if !commandName.MatchString(name) {
-			return c.errorf("names are letters, digits and _ . -", "runtime.command: invalid command name %q", name)
+			return c.errorf("a name is one line of text, e.g. \"train\" or \"go version\"", "runtime.command: invalid command name %q", name)
 		}
 		if cmd == "" {
 			return c.errorf(`e.g. {"train": "python train.py"}`, "runtime.command: command %q is empty", name)
