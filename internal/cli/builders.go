@@ -209,7 +209,7 @@ func newContextCmd(s streams) *cobra.Command {
 	var kube builderctx.Kube
 	var use bool
 	create := &cobra.Command{
-		Use:   "create NAME [--builder ADDRESS] [--runtime docker|kubernetes --registry REGISTRY/PREFIX]",
+		Use: "create NAME [--builder ADDRESS] [--runtime docker|kubernetes --registry REGISTRY/PREFIX]",
 		Example: "  envd context create ci --builder tcp://10.0.0.5:1234 --use\n" +
 			"  envd context create --name ci --builder tcp --builder-address 10.0.0.5:1234 --use   (the original envd's form)",
 		Short: "Create a context: a builder (managed, unix:///path, tcp://host:port, docker-container://name) and a runtime",
