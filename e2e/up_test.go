@@ -387,15 +387,25 @@ func TestUpNameTaken(t *testing.T) {
 
 // TestJupyter: config.jupyter() serves JupyterLab (from PyPI) on a loopback
 // port, with a token: the URL envd prints works, the API without it is 403.
+// Its port is the one on this machine, as in the original envd.
 func TestJupyter(t *testing.T) {
 	requireE2E(t)
-	dir := project(t, "e2e-jupyter", map[string]string{"build.envd": `def build():
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := project(t, "e2e-jupyter", map[string]string{"build.envd": fmt.Sprintf(`def build():
     base(os="debian12", language="python3")
-    config.jupyter()
-`})
+    config.jupyter(port=%d)
+`, port)})
 	t.Cleanup(func() { envd(t, dir, "destroy") })
 	r := mustEnvd(t, dir, "up", "--detach", "--progress", "quiet")
 	base := checkJupyter(t, r.stdout)
+	if want := fmt.Sprintf("http://127.0.0.1:%d", port); base != want {
+		t.Errorf("Jupyter is at %s, want config.jupyter's port: %s", base, want)
+	}
 	if code, _, err := httpGet(base + "/api/status?token=wrong"); err != nil || code != 403 {
 		t.Errorf("with a wrong token: status %d, %v; want 403", code, err)
 	}

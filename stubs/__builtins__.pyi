@@ -218,23 +218,23 @@ class _Config:
 
     @overload
     @staticmethod
-    def jupyter(token: str = "", port: int = 8888) -> None:
+    def jupyter(token: str = "", port: int = 0) -> None:
         """Serve JupyterLab from the environment (installs jupyterlab; implies Python).
 
         Args:
             token: "" lets envd up choose one; Jupyter always has a token
-            port: the port in the container
+            port: the port on this machine (the original envd's meaning); 0 picks a free one
         """
         ...
 
     @overload
     @staticmethod
-    def jupyter(*, password: str = "", port: int = 8888) -> None:
+    def jupyter(*, password: str = "", port: int = 0) -> None:
         """Serve JupyterLab from the environment (installs jupyterlab; implies Python).
 
         Args:
             password: "" lets envd up choose one; Jupyter always has a token
-            port: the port in the container
+            port: the port on this machine (the original envd's meaning); 0 picks a free one
         """
         ...
 

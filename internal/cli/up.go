@@ -521,12 +521,9 @@ func sanitizeName(s string) string {
 	return n
 }
 
-func jupyterContainerPort(env *ir.Environment) int {
-	if env.Jupyter != nil && env.Jupyter.Port != 0 {
-		return env.Jupyter.Port
-	}
-	return contract.JupyterPort
-}
+// jupyterContainerPort is where Jupyter listens inside; config.jupyter's
+// port is the one on this machine.
+func jupyterContainerPort(*ir.Environment) int { return contract.JupyterPort }
 
 // exposedPorts are runtime.expose() ports plus Jupyter's, all published on
 // host (loopback unless the user says otherwise).
@@ -540,7 +537,7 @@ func exposedPorts(env *ir.Environment, host string) []runtime.Port {
 		ports = append(ports, runtime.Port{Name: x.Service, ContainerPort: x.EnvdPort, HostIP: ip, HostPort: x.HostPort})
 	}
 	if env.Jupyter != nil {
-		ports = append(ports, runtime.Port{Name: "jupyter", ContainerPort: jupyterContainerPort(env), HostIP: host})
+		ports = append(ports, runtime.Port{Name: "jupyter", ContainerPort: jupyterContainerPort(env), HostIP: host, HostPort: env.Jupyter.Port})
 	}
 	return ports
 }

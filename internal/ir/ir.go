@@ -153,8 +153,10 @@ type Jupyter struct {
 	// Token is a secret: never serialised, so it is in no image label and
 	// not in Digest (it changes nothing in the image; `envd up` passes it).
 	Token string `json:"-"`
-	Port  int    `json:"port"`
-	Pos   Pos    `json:"pos"`
+	// Port is where Jupyter is published on this machine, as in the
+	// original envd; 0 picks a free port. Inside it is contract.JupyterPort.
+	Port int `json:"port"`
+	Pos  Pos `json:"pos"`
 }
 
 type GitConfig struct {

@@ -133,7 +133,10 @@ func TestBuiltins(t *testing.T) {
 		}},
 		{"config.jupyter default", []string{`config.jupyter()`}, ir.Environment{
 			Python:  &ir.Python{Pos: l2},
-			Jupyter: &ir.Jupyter{Port: 8888, Pos: l2},
+			Jupyter: &ir.Jupyter{Pos: l2},
+		}},
+		{"config.jupyter port 0: a free one", []string{`config.jupyter(port=0)`}, ir.Environment{
+			Python: &ir.Python{Pos: l2}, Jupyter: &ir.Jupyter{Pos: l2},
 		}},
 		{"config.jupyter token port", []string{`install.python("3.11")`, `config.jupyter(token="secret", port=9999)`}, ir.Environment{
 			Python:  &ir.Python{Version: "3.11", Pos: l2},

@@ -15,7 +15,7 @@ var configModule = newModule("config", "Settings of the environment, its image a
 	// Early envd called the token "password".
 	member{name: "jupyter", h: configJupyter, doc: "Serve JupyterLab from the environment (installs jupyterlab; implies Python).", params: []string{
 		`token|password?:str=""  # "" lets envd up choose one; Jupyter always has a token`,
-		`port?:int=8888  # the port in the container`,
+		`port?:int=0  # the port on this machine (the original envd's meaning); 0 picks a free one`,
 	}},
 	member{name: "conda_channel", h: configCondaChannel, doc: "Configure conda's channels (implies install.conda()).", params: []string{
 		`channel:str  # the content of a .condarc`,
@@ -75,8 +75,8 @@ func configJupyter(c *call, a args) error {
 		return err
 	}
 	port := a.integer("port", 0)
-	if port < 1 || port > 65535 {
-		return c.errorf("use a port from 1 to 65535", "config.jupyter: port %d is out of range", port)
+	if port < 0 || port > 65535 {
+		return c.errorf("use a port from 1 to 65535, or 0 for a free one", "config.jupyter: port %d is out of range", port)
 	}
 	c.implyPython()
 	c.s.env.Jupyter = &ir.Jupyter{Token: a.str("token", ""), Port: port, Pos: c.pos}

@@ -93,6 +93,7 @@ func TestErrors(t *testing.T) {
 		{"bad env value", build(`runtime.environ(env={"A": [1]})`), "", at(2, 5), []string{`runtime.environ: env["A"] must be a string, got list`}},
 		{"bad listen addr", build(`runtime.expose(8080, listen_addr="localhost")`), "", at(2, 5), []string{`listen_addr "localhost" is not an IP address`}},
 		{"jupyter port", build(`config.jupyter(port=70000)`), "", at(2, 5), []string{"config.jupyter: port 70000 is out of range"}},
+		{"jupyter port negative", build(`config.jupyter(port=-1)`), "", at(2, 5), []string{"config.jupyter: port -1 is out of range", "0 for a free one"}},
 		{"empty pip index", build(`config.pip_index(url="")`), "", at(2, 5), []string{"config.pip_index: url is empty"}},
 		{"gpu count", build(`config.gpu(0)`), "", at(2, 5), []string{"config.gpu: count 0 is not a number of GPUs"}},
 		{"shm size", build(`config.shm_size(-5)`), "", at(2, 5), []string{"config.shm_size: size -5 is not a size"}},

@@ -77,7 +77,7 @@ func TestArticle(t *testing.T) {
 			Base:             ubuntu2004(a2, 2, "python3"),
 			Python:           &ir.Python{Pos: p(a2, 2)},
 			VSCodeExtensions: []ir.Package{{Name: "ms-python.python", Pos: p(a2, 3)}},
-			Jupyter:          &ir.Jupyter{Port: 8888, Pos: p(a2, 7)},
+			Jupyter:          &ir.Jupyter{Pos: p(a2, 7)},
 			Shell:            "zsh",
 		}},
 		// build() calls configure_mnist(), defined after it; the article
