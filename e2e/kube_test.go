@@ -60,15 +60,7 @@ func kubeCluster(t *testing.T) (kubeconfig, namespace string, cs kubernetes.Inte
 func kubeObjects(t *testing.T, cs kubernetes.Interface, ns, env string) []string {
 	t.Helper()
 	ctx := context.Background()
-	var have []string
-	check := func(kind string, err error) {
-		switch {
-		case err == nil:
-			have = append(have, kind)
-		case !apierrors.IsNotFound(err):
-			t.Fatalf("%s: %v", kind, err)
-		}
-	}
+	have, check := presence(t)
 	pod, err := cs.CoreV1().Pods(ns).Get(ctx, "envd-"+env, metav1.GetOptions{})
 	if err == nil && pod.DeletionTimestamp != nil {
 		err = apierrors.NewNotFound(corev1.Resource("pods"), pod.Name) // on its way out
@@ -80,7 +72,22 @@ func kubeObjects(t *testing.T, cs kubernetes.Interface, ns, env string) []string
 	check("pull-secret", err)
 	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "envd-"+env+"-project", metav1.GetOptions{})
 	check("claim", err)
-	return have
+	return *have
+}
+
+// presence is a list of the kinds found, and the check that adds to it: a
+// Get that found the object adds its kind, NotFound adds nothing, anything
+// else fails the test.
+func presence(t *testing.T) (*[]string, func(kind string, err error)) {
+	var have []string
+	return &have, func(kind string, err error) {
+		switch {
+		case err == nil:
+			have = append(have, kind)
+		case !apierrors.IsNotFound(err):
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
 }
 
 // imageHas reports whether any layer of the pushed image holds needle.

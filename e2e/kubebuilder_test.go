@@ -20,15 +20,7 @@ import (
 func builderObjects(t *testing.T, cs kubernetes.Interface, ns string) []string {
 	t.Helper()
 	ctx := context.Background()
-	var have []string
-	check := func(kind string, err error) {
-		switch {
-		case err == nil:
-			have = append(have, kind)
-		case !apierrors.IsNotFound(err):
-			t.Fatalf("%s: %v", kind, err)
-		}
-	}
+	have, check := presence(t)
 	pod, err := cs.CoreV1().Pods(ns).Get(ctx, "envd-buildkitd", metav1.GetOptions{})
 	if err == nil && pod.DeletionTimestamp != nil {
 		err = apierrors.NewNotFound(pod.GroupVersionKind().GroupVersion().WithResource("pods").GroupResource(), pod.Name)
@@ -38,7 +30,7 @@ func builderObjects(t *testing.T, cs kubernetes.Interface, ns string) []string {
 	check("claim", err)
 	_, err = cs.CoreV1().ConfigMaps(ns).Get(ctx, "envd-buildkitd", metav1.GetOptions{})
 	check("config", err)
-	return have
+	return *have
 }
 
 var stepsCachedRE = regexp.MustCompile(`(\d+) of (\d+) steps cached`)
