@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -166,9 +167,9 @@ func builderPodFor(s BuilderSpec, hash string) *corev1.Pod {
 		// runc makes mounts and namespaces for every build step.
 		SecurityContext: &corev1.SecurityContext{Privileged: &yes},
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: "config", MountPath: dirOf(s.ConfigPath), ReadOnly: true},
+			{Name: "config", MountPath: path.Dir(s.ConfigPath), ReadOnly: true},
 			{Name: "cache", MountPath: s.RootDir},
-			{Name: "run", MountPath: dirOf(s.Socket)},
+			{Name: "run", MountPath: path.Dir(s.Socket)},
 		},
 		// Ready once buildkitd answers; a startup probe stops probing then.
 		StartupProbe: &corev1.Probe{
@@ -203,15 +204,6 @@ func builderPodFor(s BuilderSpec, hash string) *corev1.Pod {
 		p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: builderName + "-pull"}}
 	}
 	return p
-}
-
-func dirOf(p string) string {
-	for i := len(p) - 1; i > 0; i-- {
-		if p[i] == '/' {
-			return p[:i]
-		}
-	}
-	return "/"
 }
 
 func isReady(p *corev1.Pod) bool {
