@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -27,6 +28,14 @@ func Connect(ctx context.Context, c Context, m buildkitd.Options) (*client.Clien
 		var err error
 		if addr, err = buildkitd.Ensure(ctx, m); err != nil {
 			return nil, err
+		}
+		if m.Remote {
+			// On a server: every connection is `buildctl dial-stdio` in the
+			// builder container, through that Docker's exec.
+			name := buildkitd.ContainerName(m)
+			opts = append(opts, client.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+				return buildkitd.DialContainer(ctx, m.Container, name)
+			}))
 		}
 	} else if c.TLS != nil {
 		opts = tlsOptions(*c.TLS)

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"envd.dev/envd/internal/sshhost"
 )
 
 // Default is the built-in context; it always exists and cannot be removed.
@@ -44,6 +46,8 @@ type Context struct {
 	// the local Docker, RuntimeKubernetes the cluster that Kube names.
 	Runtime string `json:"runtime,omitempty"`
 	Kube    *Kube  `json:"kubernetes,omitempty"`
+	// SSH is the server of RuntimeSSH.
+	SSH *SSH `json:"ssh,omitempty"`
 	// Cache is a registry REF[:TAG] holding the team's build cache: builds
 	// import it, and envd build exports to it.
 	Cache string `json:"cache,omitempty"`
@@ -53,7 +57,17 @@ type Context struct {
 const (
 	RuntimeDocker     = "docker"
 	RuntimeKubernetes = "kubernetes"
+	// RuntimeSSH: a server's Docker, reached with the user's OpenSSH; the
+	// managed builder runs there too (--runtime ssh://USER@HOST[:PORT]).
+	RuntimeSSH = "ssh"
 )
+
+// SSH names the server of an ssh context.
+type SSH struct {
+	// Host is ssh://[USER@]HOST[:PORT]; HOST may be a Host alias of the
+	// user's ssh config.
+	Host string `json:"host"`
+}
 
 // Kube says which cluster, namespace and registry a kubernetes context uses.
 type Kube struct {
@@ -93,9 +107,10 @@ func (c Context) IsManaged() bool {
 func (c Context) IsKubePod() bool { return c.Builder == KubePod }
 
 // ManagedInContainer reports whether c's managed builder runs as a
-// container: asked for, or because envd is not root (euid).
+// container: asked for, on a server (RuntimeSSH), or because envd is not
+// root (euid).
 func (c Context) ManagedInContainer(euid int) bool {
-	return c.Builder == ManagedContainer || (c.IsManaged() && euid != 0)
+	return c.Builder == ManagedContainer || (c.IsManaged() && (euid != 0 || c.RuntimeKind() == RuntimeSSH))
 }
 
 // Kinds of Error, for errors.Is.
@@ -222,6 +237,9 @@ var registryRE = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$
 func checkRuntime(c *Context) error {
 	switch c.Runtime {
 	case "", RuntimeDocker:
+		if c.SSH != nil {
+			return invalid("drop the ssh settings", "context %q: ssh settings are for --runtime ssh://", c.Name)
+		}
 		if c.Builder == KubePod {
 			return invalid("add --runtime kubernetes and its --registry: the builder pod runs in that cluster and pushes there",
 				"context %q: --builder kube-pod needs --runtime kubernetes", c.Name)
@@ -233,7 +251,13 @@ func checkRuntime(c *Context) error {
 		return nil
 	case RuntimeKubernetes:
 	default:
-		return invalid("use --runtime docker or --runtime kubernetes", "context %q: unknown runtime %q", c.Name, c.Runtime)
+		if strings.HasPrefix(c.Runtime, "ssh://") {
+			return checkSSH(c)
+		}
+		return invalid("use --runtime docker, kubernetes or ssh://USER@HOST[:PORT]", "context %q: unknown runtime %q", c.Name, c.Runtime)
+	}
+	if c.SSH != nil {
+		return invalid("drop the ssh settings", "context %q: ssh settings are for --runtime ssh://", c.Name)
 	}
 	if c.Kube == nil || c.Kube.Registry == "" {
 		return invalid("add --registry REGISTRY/PREFIX, a registry you can push to and the cluster's nodes pull from, e.g. registry.example.com/ml",
@@ -283,4 +307,23 @@ func checkTLS(t TLS) (TLS, error) {
 		*f = abs
 	}
 	return t, nil
+}
+
+// checkSSH turns --runtime ssh://... into RuntimeSSH and its server. The
+// build runs on the server, in envd's managed builder there: an image
+// built elsewhere would cross the network.
+func checkSSH(c *Context) error {
+	h, err := sshhost.Parse(c.Runtime)
+	if err != nil {
+		return invalid("", "context %q: --runtime: %v", c.Name, err)
+	}
+	if c.Kube != nil {
+		return invalid("drop --kubeconfig, --kube-context, --namespace and --registry", "context %q: the cluster settings are for --runtime kubernetes", c.Name)
+	}
+	if c.Builder != Managed && c.Builder != ManagedContainer {
+		return invalid("drop --builder: envd runs its builder on the server, beside its Docker, so that images stay there",
+			"context %q: an ssh runtime builds with envd's managed builder on the server, not %s", c.Name, c.Builder)
+	}
+	c.Runtime, c.SSH = RuntimeSSH, &SSH{Host: h.String()}
+	return nil
 }

@@ -24,7 +24,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"envd.dev/envd/internal/builder"
+	"envd.dev/envd/internal/builderctx"
 	"envd.dev/envd/internal/buildkey"
+	"envd.dev/envd/internal/buildkitd"
 	"envd.dev/envd/internal/compile"
 	"envd.dev/envd/internal/docker"
 	"envd.dev/envd/internal/indexproxy"
@@ -436,13 +438,16 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			return nil, err
 		}
 	}
+	c, err := selectedContext()
+	if err != nil {
+		return nil, err
+	}
 	var dk *docker.Client
 	if p.export.IntoDocker() {
-		var err error
-		if dk, err = docker.Connect(ctx); err != nil {
+		if dk, err = dockerFor(ctx, c); err != nil {
 			return nil, err
 		}
-		defer dk.Close()
+		defer closeDocker(c, dk)
 		if img, err := dk.InspectImage(ctx, p.tag); err == nil && skippable &&
 			img.Labels[compile.LabelBuildKey] == p.buildKey {
 			res.Skipped, res.Size, res.Digest = true, img.Size, img.ID
@@ -491,7 +496,16 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	export := p.export
 	var hand *handoverPlan
 	if dk != nil {
-		if hand, err = planHandover(o.loadVia, local, p.tag); err != nil {
+		if c.RuntimeKind() == builderctx.RuntimeSSH {
+			bo, err := serverBuilderOptions(ctx, c, buildkitd.Options{})
+			if err != nil {
+				return nil, err
+			}
+			hand, err = planServerHandover(ctx, o.loadVia, bo, p.tag)
+		} else {
+			hand, err = planHandover(o.loadVia, local, p.tag)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if hand != nil {

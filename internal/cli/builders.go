@@ -27,7 +27,12 @@ func managedOptions(ctx context.Context, s streams, cur builderctx.Context, mirr
 		Logf:   func(format string, args ...any) { fmt.Fprintf(s.err, "envd: "+format+"\n", args...) },
 	}
 	done := func() {}
-	if cur.IsManaged() && cur.ManagedInContainer(os.Geteuid()) {
+	if cur.RuntimeKind() == builderctx.RuntimeSSH {
+		var err error
+		if o, err = serverBuilderOptions(ctx, cur, o); err != nil {
+			return o, done, err
+		}
+	} else if cur.IsManaged() && cur.ManagedInContainer(os.Geteuid()) {
 		dk, err := docker.Connect(ctx)
 		if err != nil {
 			return o, done, builderNeedsDocker(err)
@@ -80,7 +85,8 @@ func connectBuilder(ctx context.Context, s streams, mirror string) (c *client.Cl
 	}
 	defer done()
 	c, err = builderctx.Connect(ctx, cur, o)
-	return c, cur.IsManaged() || strings.HasPrefix(cur.Builder, "unix://"), err
+	onThisMachine := cur.IsManaged() || strings.HasPrefix(cur.Builder, "unix://")
+	return c, onThisMachine && cur.RuntimeKind() != builderctx.RuntimeSSH, err
 }
 
 type bootstrapOptions struct {
@@ -209,14 +215,18 @@ func newContextCmd(s streams) *cobra.Command {
 	var kube builderctx.Kube
 	var use bool
 	create := &cobra.Command{
-		Use: "create NAME [--builder ADDRESS] [--runtime docker|kubernetes --registry REGISTRY/PREFIX]",
+		Use: "create NAME [--builder ADDRESS] [--runtime docker|kubernetes --registry REGISTRY/PREFIX|ssh://USER@HOST[:PORT]]",
 		Example: "  envd context create ci --builder tcp://10.0.0.5:1234 --use\n" +
+			"  envd context create gpu-box --runtime ssh://alice@gpu.example.org --use\n" +
 			"  envd context create --name ci --builder tcp --builder-address 10.0.0.5:1234 --use   (the original envd's form)",
 		Short: "Create a context: a builder (managed, unix:///path, tcp://host:port, docker-container://name) and a runtime",
 		Long: "A context names the BuildKit envd builds with (--builder, default: the managed local one) and where\n" +
 			"environments run (--runtime, default: the local Docker). With --runtime kubernetes, envd up pushes the\n" +
 			"image to --registry and runs the environment as a pod in the cluster of --kubeconfig/--kube-context,\n" +
-			"in --namespace; you never need kubectl. --cache REF names a team's build cache in a registry: every\n" +
+			"in --namespace; you never need kubectl. With --runtime ssh://USER@HOST (or ssh://ALIAS of your ssh\n" +
+			"config) environments run in that server's Docker and are built there by envd's builder container;\n" +
+			"envd reaches it with your own ssh (config, agent, known_hosts), copies the project in on the first\n" +
+			"start, and forwards Jupyter and exposed ports to 127.0.0.1 here. --cache REF names a team's build cache in a registry: every\n" +
 			"build imports it, and envd build exports to it, so a builder that never built an environment reuses\n" +
 			"what a teammate's built.",
 		Args: func(c *cobra.Command, args []string) error {
@@ -269,7 +279,7 @@ func newContextCmd(s streams) *cobra.Command {
 	f.StringVar(&key, "tlskey", "", "client key for tcp://")
 	f.StringVar(&serverName, "tlsservername", "", "server name to verify for tcp://")
 	f.BoolVar(&use, "use", false, "make it the current context")
-	f.StringVar(&rt, "runtime", "", "where environments run: docker (the local Docker, the default) or kubernetes")
+	f.StringVar(&rt, "runtime", "", "where environments run: docker (the local Docker, the default), kubernetes, or ssh://USER@HOST[:PORT] (a server's Docker, reached with your OpenSSH; builds run there too)")
 	f.StringVar(&kube.Kubeconfig, "kubeconfig", "", "kubernetes: the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
 	f.StringVar(&kube.Context, "kube-context", "", "kubernetes: the context in the kubeconfig (default: its current one)")
 	f.StringVar(&kube.Namespace, "namespace", "", "kubernetes: the namespace environments go in (default: the kubeconfig context's, else default)")
@@ -349,7 +359,10 @@ func printContexts(s streams, list []builderctx.Context, cur, format string) err
 
 // describeRuntime is the RUNTIME column of envd context ls.
 func describeRuntime(c builderctx.Context) string {
-	if c.RuntimeKind() != builderctx.RuntimeKubernetes {
+	switch c.RuntimeKind() {
+	case builderctx.RuntimeSSH:
+		return "docker on " + c.SSH.Host + " (builds there)"
+	case builderctx.RuntimeDocker:
 		return "docker (local)"
 	}
 	where := c.Kube.Context

@@ -183,6 +183,12 @@ func runDown(ctx context.Context, st streams, name string, destroy bool) error {
 		if _, err := pruneHandover(ctx, s.dk); err != nil {
 			return err
 		}
+	} else if destroy && s.server != nil {
+		// The server keeps its builder's cache; the image goes.
+		if err := s.server.RemoveImage(ctx, env.Image); err != nil {
+			return fmt.Errorf("removing image %s on the server: %w", env.Image, err)
+		}
+		fmt.Fprintf(st.out, "its project volume and image %s removed on the server\n", env.Image)
 	} else if destroy {
 		fmt.Fprintf(st.out, "its project volume removed\n")
 	}

@@ -14,9 +14,10 @@ import (
 	"envd.dev/envd/internal/xdg"
 )
 
-// handoverPlan moves the image into Docker through envd's own registry.
+// handoverPlan moves the image into Docker through envd's own registry:
+// on this machine, or in the builder container on an ssh context's server.
 type handoverPlan struct {
-	reg    *handover.Registry
+	reg    handoverRegistry
 	repo   string
 	ref    string // repo:tag in the registry
 	export builder.Export
@@ -43,6 +44,22 @@ func planHandover(via string, localBuilder bool, tag string) (*handoverPlan, err
 	if err != nil {
 		return nil, fmt.Errorf("starting the hand-over registry: %w", err)
 	}
+	return newHandoverPlan(reg, tag), nil
+}
+
+// handoverRegistry is where BuildKit pushes and Docker pulls from.
+type handoverRegistry interface {
+	Host() string
+	Secret() string
+	// Serve opens it once the build exports (a local one answers nothing
+	// before); Close ends it.
+	Serve()
+	Close() error
+	// Keep records the image's blobs and frees what no image needs.
+	Keep(image, repo, ref string, live handover.LiveFunc) error
+}
+
+func newHandoverPlan(reg handoverRegistry, tag string) *handoverPlan {
 	sum := sha256.Sum256([]byte(tag))
 	h := &handoverPlan{reg: reg, repo: "envd/" + hex.EncodeToString(sum[:8])}
 	h.ref = reg.Host() + "/" + h.repo + ":latest"
@@ -52,7 +69,7 @@ func planHandover(via string, localBuilder bool, tag string) (*handoverPlan, err
 		"compression":    "uncompressed",
 		"oci-mediatypes": "true",
 	}}
-	return h, nil
+	return h
 }
 
 // auth is what BuildKit needs to push to the registry.

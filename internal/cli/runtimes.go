@@ -44,6 +44,8 @@ type session struct {
 	dk  *docker.Client
 	// kube is the runtime again when it is a cluster's.
 	kube *kube.Envs
+	// server is the Docker of an ssh context's server (stays open).
+	server *docker.Client
 }
 
 func openSession(ctx context.Context, st streams) (*session, error) {
@@ -64,6 +66,13 @@ func openSession(ctx context.Context, st streams) (*session, error) {
 		}
 		s.kube = &kube.Envs{Runtime: r}
 		s.rt = s.kube
+	case builderctx.RuntimeSSH:
+		dk, h, err := serverDocker(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		s.rt = runtime.NewRemoteDocker(dk.API(), h.String(), h.DialTCP)
+		s.server = dk
 	default:
 		if s.dk, err = docker.Connect(ctx); err != nil {
 			return nil, err

@@ -109,7 +109,9 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	kube := c.RuntimeKind() == builderctx.RuntimeKubernetes
 	if kube {
 		o.build.push = c.Kube.Registry
-		o.build.projectCopied = true // kube.Envs.Project(), checked below
+	}
+	if kube || c.RuntimeKind() == builderctx.RuntimeSSH {
+		o.build.projectCopied = true // the runtime's Project(), checked below
 	}
 	p, err := o.build.plan()
 	if err != nil {

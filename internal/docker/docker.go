@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 
@@ -18,18 +19,26 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Client talks to the Docker daemon named by DOCKER_HOST (default: the local socket).
+// Client talks to the Docker daemon named by DOCKER_HOST (default: the local
+// socket), or to one that ConnectVia reaches.
 type Client struct {
 	api *client.Client
+	// where names the daemon in messages.
+	where string
 }
 
 // NotReachableError says Docker did not answer, and how to fix it.
 type NotReachableError struct {
 	Host string
 	Err  error
+	// Remote: the daemon is a server's, reached through ssh; Err says why not.
+	Remote bool
 }
 
 func (e *NotReachableError) Error() string {
+	if e.Remote {
+		return fmt.Sprintf("cannot reach Docker on %s: %v", e.Host, e.Err)
+	}
 	if e.PermissionDenied() {
 		return fmt.Sprintf("cannot reach Docker at %s: %v\n  hint: you may not use this Docker: join the docker group "+
 			"(sudo usermod -aG docker $USER, then log in again), or use a Docker of your own with DOCKER_HOST", e.Host, e.Err)
@@ -55,8 +64,30 @@ func Connect(ctx context.Context) (*Client, error) {
 		api.Close()
 		return nil, &NotReachableError{Host: host(), Err: err}
 	}
-	return &Client{api: api}, nil
+	return &Client{api: api, where: host()}, nil
 }
+
+// ConnectVia returns a client of the Docker that dial reaches (a server's,
+// through ssh), once it has answered a ping; where names it in messages.
+// Every connection the client opens is a new dial.
+func ConnectVia(ctx context.Context, where string, dial func(ctx context.Context) (net.Conn, error)) (*Client, error) {
+	api, err := client.New(
+		// The host only shapes the request URLs; dial decides where they go.
+		client.WithHost("unix:///var/run/docker.sock"),
+		client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		api.Close()
+		return nil, &NotReachableError{Host: where, Err: err, Remote: true}
+	}
+	return &Client{api: api, where: where}, nil
+}
+
+// Where names the daemon: its DOCKER_HOST, or the server's address.
+func (c *Client) Where() string { return c.where }
 
 func host() string {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {

@@ -22,6 +22,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
@@ -39,6 +40,8 @@ const stopTimeout = 10
 type Docker struct {
 	api       *client.Client
 	stateRoot string
+	// remote is set when the daemon is a server's (remote.go).
+	remote *remote
 }
 
 // NewDocker wraps a connected client (see internal/docker.Connect);
@@ -73,7 +76,7 @@ func (d *Docker) writeSecrets(s Spec) error {
 
 // Dial connects to a port of the container through where it is published.
 func (d *Docker) Dial(ctx context.Context, name string, port int) (net.Conn, error) {
-	env, err := d.Get(ctx, name)
+	env, err := d.inspect(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +88,12 @@ func (d *Docker) Dial(ctx context.Context, name string, port int) (net.Conn, err
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
+	addr := net.JoinHostPort(host, strconv.Itoa(p.HostPort))
+	if d.remote != nil {
+		return d.remote.dial(ctx, addr)
+	}
 	var dialer net.Dialer
-	return dialer.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(p.HostPort)))
+	return dialer.DialContext(ctx, "tcp", addr)
 }
 
 // ContainerName is the Docker name of an environment's container.
@@ -122,6 +129,13 @@ func containerConfig(s Spec, stateDir string) (client.ContainerCreateOptions, er
 		{Source: s.Project.HostDir, Target: s.Project.Path},
 		{Source: stateDir, Target: contract.RunDir, ReadOnly: true},
 	}, s.Mounts...)
+	if stateDir == "" {
+		// Nothing of this machine: the project is copied into a volume of
+		// the daemon's, the secrets into the container (remote.go).
+		mounts = nil
+		host.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: ProjectVolume(s.Name), Target: s.Project.Path,
+			VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{LabelName: s.Name}}}}
+	}
 	for _, m := range mounts {
 		bind := m.Source + ":" + m.Target
 		if m.ReadOnly {
@@ -175,7 +189,7 @@ func orDefault(s, def string) string {
 func (d *Docker) Start(ctx context.Context, s Spec) (*Env, error) {
 	digest := SpecDigest(s)
 	for attempt := 1; ; attempt++ {
-		pinned, err := pinPorts(s)
+		pinned, err := d.pinPorts(s)
 		if err != nil {
 			return nil, err
 		}
@@ -189,12 +203,18 @@ func (d *Docker) Start(ctx context.Context, s Spec) (*Env, error) {
 }
 
 func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error) {
-	opts, err := containerConfig(s, d.StateDir(s.Name))
+	stateDir := d.StateDir(s.Name)
+	if d.remote != nil {
+		stateDir = "" // the secrets are copied in; the project is a volume
+	}
+	opts, err := containerConfig(s, stateDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.writeSecrets(s); err != nil {
-		return nil, err
+	if d.remote == nil {
+		if err := d.writeSecrets(s); err != nil {
+			return nil, err
+		}
 	}
 	opts.Config.Labels[LabelSpec] = digest
 	created, err := d.api.ContainerCreate(ctx, opts)
@@ -208,6 +228,12 @@ func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error)
 			return nil, fmt.Errorf("a container named %s was created meanwhile by another program (or another user's envd): %v\n  hint: docker ps -a --filter name=%s shows it; choose another --name", opts.Name, err, opts.Name)
 		}
 		return nil, fmt.Errorf("creating the container: %w", err)
+	}
+	if d.remote != nil {
+		if err := d.copySecrets(ctx, created.ID, s); err != nil {
+			d.forceRemove(created.ID)
+			return nil, err
+		}
 	}
 	if _, err := d.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		d.forceRemove(created.ID)
@@ -224,6 +250,15 @@ func SpecDigest(s Spec) string {
 }
 
 // pinPorts gives every port without a HostPort a free one on its address.
+// A server's Docker picks them itself: envd cannot see which are free
+// there, and only reaches them through ssh (Dial asks where they are).
+func (d *Docker) pinPorts(s Spec) (Spec, error) {
+	if d.remote != nil {
+		return s, nil
+	}
+	return pinPorts(s)
+}
+
 func pinPorts(s Spec) (Spec, error) {
 	s.Ports = slices.Clone(s.Ports)
 	for i, p := range s.Ports {
@@ -252,9 +287,14 @@ func portRequested(s Spec, err error) bool {
 
 // Resume starts the stopped container again: same files, same ports, the
 // secrets of s.
-func (d *Docker) Resume(ctx context.Context, s Spec) (*Env, error) {
+func (d *Docker) Resume(ctx context.Context, s Spec) (_ *Env, err error) {
 	name := s.Name
-	if err := d.writeSecrets(s); err != nil {
+	if d.remote != nil {
+		err = d.copySecrets(ctx, ContainerName(name), s)
+	} else {
+		err = d.writeSecrets(s)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if _, err := d.api.ContainerStart(ctx, ContainerName(name), client.ContainerStartOptions{}); err != nil {
@@ -316,10 +356,18 @@ func (d *Docker) Differs(ctx context.Context, old *Env, s Spec) (string, error) 
 }
 
 func (d *Docker) CopyOutHint(name string) string {
-	return "docker cp " + ContainerName(name) + ":PATH ."
+	return d.dockerCommand() + " cp " + ContainerName(name) + ":PATH ."
 }
 
-func (d *Docker) StartHint(name string) string { return "docker start " + ContainerName(name) }
+func (d *Docker) StartHint(name string) string { return d.dockerCommand() + " start " + ContainerName(name) }
+
+// dockerCommand is how the user runs docker against this daemon.
+func (d *Docker) dockerCommand() string {
+	if d.remote != nil {
+		return "docker -H " + d.remote.host
+	}
+	return "docker"
+}
 
 // startError names the usual causes of a failed start.
 func startError(err error, s Spec) error {
@@ -357,8 +405,19 @@ func (d *Docker) removeIfOurs(cname, digest string) {
 	}
 }
 
-// Get inspects the environment's container.
+// Get inspects the environment's container. A server's published ports
+// are on its loopback, not this machine's: they are reported as not
+// published, so envd forwards them here.
 func (d *Docker) Get(ctx context.Context, name string) (*Env, error) {
+	e, err := d.inspect(ctx, name)
+	if err == nil && d.remote != nil {
+		hidePorts(e)
+	}
+	return e, err
+}
+
+// inspect is Get with the ports where the daemon publishes them.
+func (d *Docker) inspect(ctx context.Context, name string) (*Env, error) {
 	res, err := d.api.ContainerInspect(ctx, ContainerName(name), client.ContainerInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
 		return nil, ErrNotFound
@@ -411,6 +470,9 @@ func (d *Docker) List(ctx context.Context) ([]Env, error) {
 			}
 		}
 		sortPorts(e.Ports)
+		if d.remote != nil {
+			hidePorts(&e)
+		}
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -178,3 +178,42 @@ func TestSecretsArePrivate(t *testing.T) {
 		t.Errorf("agent.json = %q", b)
 	}
 }
+
+// On a server nothing of this machine is mounted: the project is the
+// server's volume, and ports are left to the server's Docker to pick.
+func TestContainerConfigOnServer(t *testing.T) {
+	s := Spec{
+		Name: "mnist", Image: "mnist:dev",
+		Project: Project{HostDir: "/home/me/mnist", Path: "/home/envd/mnist"},
+		Ports:   []Port{{Name: "ssh", ContainerPort: 2222}},
+	}
+	d := NewRemoteDocker(nil, "ssh://gpu", nil).Docker
+	pinned, err := d.pinPorts(s)
+	if err != nil || pinned.Ports[0].HostPort != 0 {
+		t.Fatalf("pinPorts on a server: %+v, %v; want the port left to its Docker", pinned.Ports, err)
+	}
+	opts, err := containerConfig(pinned, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := opts.HostConfig
+	if len(h.Binds) != 0 {
+		t.Errorf("binds %q: a server cannot see this machine's paths", h.Binds)
+	}
+	if len(h.Mounts) != 1 || h.Mounts[0].Source != "envd-mnist-project" || h.Mounts[0].Target != s.Project.Path || h.Mounts[0].Type != "volume" {
+		t.Errorf("mounts %+v, want the volume envd-mnist-project at %s", h.Mounts, s.Project.Path)
+	}
+	for _, b := range h.PortBindings {
+		if b[0].HostIP.String() != "127.0.0.1" || b[0].HostPort != "" {
+			t.Errorf("port binding %+v, want the server's loopback and a port its Docker picks", b)
+		}
+	}
+}
+
+func TestServerPortsAreNotThisMachines(t *testing.T) {
+	e := &Env{Ports: []Port{{ContainerPort: 2222, HostIP: "127.0.0.1", HostPort: 32768}}}
+	hidePorts(e)
+	if p := e.Port(2222); p == nil || p.HostPort != 0 {
+		t.Errorf("ports %+v: a server's published port must not look like one of this machine", e.Ports)
+	}
+}

@@ -2,7 +2,8 @@
 // envd's own terms: start one from a spec (image, project, resources, ports,
 // secrets), find it again, dial a port inside it, remove it. It also says
 // how an image envd built gets there and how the project directory does.
-// Docker (this package) and Kubernetes (package kube) implement it.
+// Docker, a server's Docker over ssh (this package) and Kubernetes
+// (package kube) implement it.
 package runtime
 
 import (
@@ -35,6 +36,9 @@ const (
 	// DeliverPush: pushed to a registry the runtime pulls from; it runs the
 	// image by digest.
 	DeliverPush
+	// DeliverRemote: built by the builder on the runtime's own machine and
+	// handed over there, into that Docker; nothing crosses the network.
+	DeliverRemote
 )
 
 // ProjectTransport is how the project directory reaches the environment.

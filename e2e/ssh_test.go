@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"envd.dev/envd/internal/testing/pyindex"
+)
+
+// These run envd against a second "server" on this machine that
+// scripts/ssh-host.sh starts: a network namespace with its own OpenSSH
+// server and its own dockerd, in a mount namespace where this machine's
+// /tmp (the projects) cannot be seen. envd reaches it only as a user
+// would: with OpenSSH, through ~/.ssh/config.
+
+const sshHostEnvFile = "/var/lib/envd-sshhost/env"
+
+// sshServer is the test server, as scripts/ssh-host.sh describes it.
+type sshServer struct {
+	addr, gateway, user, key, knownHosts, nsenter string
+}
+
+// sshHost reads the server's description, and makes it reachable as the
+// alias envd-sshhost (and by its address) in the test user's ssh config.
+func sshHost(t *testing.T) sshServer {
+	t.Helper()
+	requireE2E(t)
+	f, err := os.Open(sshHostEnvFile)
+	if err != nil {
+		t.Skipf("needs the ssh test server: bash scripts/ssh-host.sh up (%v)", err)
+	}
+	defer f.Close()
+	vars := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			vars[k] = strings.Trim(v, `"'`)
+		}
+	}
+	s := sshServer{addr: vars["ENVD_SSHHOST_ADDR"], gateway: vars["ENVD_SSHHOST_GATEWAY"], user: vars["ENVD_SSHHOST_USER"],
+		knownHosts: vars["ENVD_SSHHOST_KNOWN_HOSTS"], nsenter: vars["ENVD_SSHHOST_NSENTER"]}
+	if s.addr == "" || s.gateway == "" || s.nsenter == "" {
+		t.Fatalf("%s lacks addresses: %v", sshHostEnvFile, vars)
+	}
+	// ssh wants the key to be the user's own and private.
+	key, err := os.ReadFile(vars["ENVD_SSHHOST_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.key = filepath.Join(homeDir, ".ssh", "envd-sshhost-key")
+	os.MkdirAll(filepath.Dir(s.key), 0o700)
+	if err := os.WriteFile(s.key, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block := fmt.Sprintf("\n# the e2e ssh server\nHost envd-sshhost %s\n  HostName %s\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n",
+		s.addr, s.addr, s.user, s.key, s.knownHosts)
+	sshConfig := filepath.Join(homeDir, ".ssh", "config")
+	before, _ := os.ReadFile(sshConfig)
+	if err := os.WriteFile(sshConfig, append(before, block...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		now, _ := os.ReadFile(sshConfig)
+		os.WriteFile(sshConfig, []byte(strings.Replace(string(now), block, "", 1)), 0o600)
+		os.Remove(s.key)
+	})
+	return s
+}
+
+// onServer runs a command on the server as root, outside of envd.
+func (s sshServer) onServer(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	argv := append(strings.Fields(s.nsenter), args...)
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	return string(out), err
+}
+
+// forwardToHost makes a port of this machine's 127.0.0.1 reachable from
+// the server at the gateway address, as its internet would be.
+func (s sshServer) forwardToHost(t *testing.T, target string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.gateway, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go io.Copy(u, c)
+				io.Copy(c, u)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestSSHRuntime(t *testing.T) {
+	srv := sshHost(t)
+	mirrorOnServer := "http://" + srv.forwardToHost(t, strings.TrimPrefix(mirror, "http://"))
+	idx := startIndex(t, true, []pyindex.Option{pyindex.WithAddr(net.JoinHostPort(srv.gateway, "0"))}, wheel{name: "e2e-sshpkg", version: "1.0"})
+	name := "e2e-ssh"
+	dir := project(t, name, map[string]string{
+		"build.envd": fmt.Sprintf(`def build():
+    base(os="debian12", language="python3")
+    config.pip_index(url="%s")
+    install.python_packages(name=["e2e-sshpkg"])
+    runtime.expose(envd_port=8000, service="web")
+    runtime.daemon(commands=[["python3", "-m", "http.server", "8000"]])
+`, idx.URL()),
+		"hello.txt":       "from the laptop\n",
+		".envdignore":     "scratch/\n",
+		"scratch/big.bin": "not for the server\n",
+	})
+	ctxName := "e2e-ssh"
+	mustEnvd(t, dir, "context", "create", ctxName, "--runtime", "ssh://envd-sshhost")
+	t.Cleanup(func() { envd(t, dir, "context", "rm", ctxName) })
+	senvd := func(args ...string) result { return envd(t, dir, append([]string{"--context", ctxName}, args...)...) }
+	mustSenvd := func(args ...string) result {
+		t.Helper()
+		r := senvd(args...)
+		if r.code != 0 {
+			t.Fatalf("envd --context %s %s: %s", ctxName, strings.Join(args, " "), r)
+		}
+		return r
+	}
+	t.Cleanup(func() {
+		senvd("destroy", name)
+		senvd("bootstrap", "--stop", "--rm")
+	})
+	if ls := mustEnvd(t, dir, "context", "ls"); !strings.Contains(ls.stdout, "docker on ssh://envd-sshhost") {
+		t.Errorf("context ls does not show the server:\n%s", ls.stdout)
+	}
+
+	up := mustSenvd("up", "--detach", "--progress", "quiet", "--registry-mirror", mirrorOnServer)
+	web := forwardedPort(t, up.stdout, 8000)
+
+	// Built and run on the server: its Docker has the image and the
+	// container, this machine's has neither.
+	if out, err := srv.onServer(t, "docker", "ps", "--filter", "name=envd-"+name, "--format", "{{.Names}} {{.Status}}"); err != nil || !strings.Contains(out, "envd-"+name+" Up") {
+		t.Errorf("the server's docker ps: %v\n%s", err, out)
+	}
+	if out, err := srv.onServer(t, "docker", "image", "inspect", "--format", "{{.Id}}", name+":dev"); err != nil {
+		t.Errorf("the server has no image %s:dev: %v\n%s", name, err, out)
+	}
+	if out, err := dockerCmd(t, "image", "inspect", name+":dev"); err == nil {
+		t.Errorf("this machine's Docker has the image: it crossed the network\n%s", out)
+	}
+	if out, err := dockerCmd(t, "ps", "-a", "--filter", "name=envd-"+name, "--format", "{{.Names}}"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("this machine's Docker runs %q", out)
+	}
+
+	// OpenSSH through the managed entry: one hop, via envd's ProxyCommand.
+	sshConfig := filepath.Join(homeDir, ".ssh", "config")
+	openssh := func(cmd string) (string, error) {
+		out, err := exec.Command("ssh", "-F", sshConfig, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", name+".envd", cmd).CombinedOutput()
+		return string(out), err
+	}
+	out, err := openssh("cat hello.txt && id -un && pwd && python -c 'import e2e_sshpkg; print(\"imported\")' && echo made-on-server > made.txt && ls scratch 2>&1; true")
+	if want := "from the laptop\nenvd\n/home/envd/" + name + "\nimported\n"; err != nil || !strings.HasPrefix(out, want) || !strings.Contains(out, "No such file") {
+		t.Errorf("ssh %s.envd: %v\n%s\nwant it to start with %q and find no scratch/ (ignored)", name, err, out, want)
+	}
+
+	// sync both ways.
+	mustSenvd("sync", name, "--from-env")
+	if b, err := os.ReadFile(filepath.Join(dir, "made.txt")); err != nil || string(b) != "made-on-server\n" {
+		t.Errorf("sync --from-env: made.txt = %q, %v", b, err)
+	}
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("changed on the laptop\n"), 0o644)
+	mustSenvd("sync", name, "--to-env")
+
+	// The daemon, through the port forwarded to this machine.
+	eventually(t, 60*time.Second, "daemon answers through its forwarded port", func() error {
+		code, body, err := httpGet("http://" + web + "/hello.txt")
+		if err == nil && (code != 200 || body != "changed on the laptop\n") {
+			err = fmt.Errorf("status %d body %q", code, body)
+		}
+		return err
+	})
+
+	// The same file again: nothing to build.
+	if m := build(t, dir, "--context", ctxName); !m.Skipped {
+		t.Errorf("a second build of the same file was not skipped: %+v", m)
+	}
+
+	// down: the container and the ssh entry go; the work stays in the
+	// server's volume, and the next up does not copy over it.
+	mustSenvd("down", name)
+	if out, _ := srv.onServer(t, "docker", "ps", "-a", "--filter", "name=envd-"+name, "--format", "{{.Names}}"); strings.TrimSpace(out) != "" {
+		t.Errorf("after down the server still has %q", out)
+	}
+	if _, err := net.DialTimeout("tcp", web, time.Second); err == nil {
+		t.Errorf("after down %s still accepts connections", web)
+	}
+	if cfg, _ := os.ReadFile(sshConfig); strings.Contains(string(cfg), name+".envd") {
+		t.Errorf("after down the ssh entry is still there:\n%s", cfg)
+	}
+	mustSenvd("up", "--detach", "--progress", "quiet")
+	if out, err := openssh("cat made.txt hello.txt"); err != nil || out != "made-on-server\nchanged on the laptop\n" {
+		t.Errorf("after down and up: %q, %v", out, err)
+	}
+
+	// destroy: on the server only the builder and its cache are left.
+	mustSenvd("destroy", name)
+	out, _ = srv.onServer(t, "sh", "-c", "docker ps -a --format '{{.Names}}'; docker volume ls --format '{{.Name}}'; docker images --format '{{.Repository}}:{{.Tag}}'")
+	for _, line := range strings.Fields(out) {
+		if !strings.HasPrefix(line, "envd-buildkitd-") && !strings.HasPrefix(line, "envd-buildkit:") {
+			t.Errorf("after destroy the server still has %s (all: %q)", line, out)
+		}
+	}
+}
+
+// Each way of not reaching the server says so, exits 1, and leaves
+// nothing on it.
+func TestSSHRuntimeFailures(t *testing.T) {
+	srv := sshHost(t)
+	dir := project(t, "e2e-ssh-fail", map[string]string{"build.envd": "def build():\n    base(os=\"debian12\", language=\"python3\")\n"})
+	before, err := srv.onServer(t, "sh", "-c", "docker ps -a -q; docker volume ls -q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, runtime, want string }{
+		{"unreachable", "ssh://" + srv.user + "@" + srv.addr + ":2", "server not reachable"},
+		{"refused key", "ssh://envd-nobody@" + srv.addr, "server refused the login"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctxName := "e2e-ssh-" + strings.ReplaceAll(tc.name, " ", "-")
+			mustEnvd(t, dir, "context", "create", ctxName, "--runtime", tc.runtime)
+			t.Cleanup(func() { envd(t, dir, "context", "rm", ctxName) })
+			r := envd(t, dir, "--context", ctxName, "up", "--detach")
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "hint:") || strings.Contains(r.stderr, "goroutine") {
+				t.Errorf("want exit 1 with %q and a hint: %s", tc.want, r)
+			}
+			if cfg, _ := os.ReadFile(filepath.Join(homeDir, ".ssh", "config")); strings.Contains(string(cfg), "e2e-ssh-fail.envd") {
+				t.Errorf("an ssh entry was left:\n%s", cfg)
+			}
+		})
+	}
+	if after, _ := srv.onServer(t, "sh", "-c", "docker ps -a -q; docker volume ls -q"); after != before {
+		t.Errorf("the failures left containers or volumes on the server:\nbefore %q\nafter %q", before, after)
+	}
+}
