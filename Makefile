@@ -1,6 +1,7 @@
 # Entry points for developers and CI (.ci/run).
 #   make setup   set up this machine, as root: Docker, runc, the registry mirror on 127.0.0.1:5000, bin/ (scripts/setup.sh)
-#   make build   bin/buildkitd and bin/buildctl (the version go.mod pins, static), bin/envd and bin/envd-agent (static)
+#   make build   bin/buildkitd and bin/buildctl (the version go.mod pins, static), bin/envd, bin/envd-agent and
+#                bin/envd-handover (static)
 #   make lint    go vet and a gofmt check
 #   make test    every test, end-to-end included (then, alone, the one that restarts dockerd);
 #                `make test ENVD_E2E=0` runs only the tests that need no daemons
@@ -39,6 +40,8 @@ build:
 	$(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION)" -o bin/envd ./cmd/envd
 	# Static: it runs in any image envd builds, whatever its libc.
 	CGO_ENABLED=0 $(GO) build -o bin/envd-agent ./cmd/envd-agent
+	# Static, into the builder image: the hand-over registry of a builder on another machine.
+	CGO_ENABLED=0 $(GO) build -o bin/envd-handover ./cmd/envd-handover
 
 lint:
 	$(GO) vet ./...

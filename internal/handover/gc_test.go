@@ -157,3 +157,42 @@ func TestRegistryNeedsSecret(t *testing.T) {
 		t.Error("two registries share a secret")
 	}
 }
+
+func TestListen(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr, secret string
+		wantErr            string
+	}{
+		{"given secret", "127.0.0.1:0", "s3cret-from-envd", ""},
+		{"no secret", "127.0.0.1:0", "", "needs a secret"},
+		{"bad address", "127.0.0.1:no", "s3cret-from-envd", "listen tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Listen(t.TempDir(), tc.addr, tc.secret)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Listen = %v, want an error with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			r.Serve()
+			if r.Secret() != tc.secret {
+				t.Errorf("Secret() = %q, want %q", r.Secret(), tc.secret)
+			}
+			req, _ := http.NewRequest("GET", "http://"+r.Host()+"/v2/", nil)
+			req.SetBasicAuth(User, tc.secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("GET /v2/ with the secret: %d", resp.StatusCode)
+			}
+		})
+	}
+}

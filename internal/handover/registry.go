@@ -44,30 +44,39 @@ type Registry struct {
 // User is the user name that goes with the registry's secret.
 const User = "envd"
 
-// Start binds a registry on 127.0.0.1 with blobs kept under dir. It
-// answers nothing until Serve: the port is known early (it is in the
-// image name the build pushes to), the registry is up only for the push
-// and the pull.
+// Start binds a registry on 127.0.0.1 with blobs kept under dir and a
+// fresh secret. It answers nothing until Serve: the port is known early (it
+// is in the image name the build pushes to), the registry is up only for the
+// push and the pull.
 func Start(dir string) (*Registry, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	return Listen(dir, "127.0.0.1:0", hex.EncodeToString(key))
+}
+
+// Listen is Start on addr with a secret the caller made: envd-handover,
+// in a builder on another machine, is told it by the envd that runs it.
+func Listen(dir, addr, secret string) (*Registry, error) {
+	if secret == "" {
+		return nil, errors.New("the hand-over registry needs a secret: every local user can reach it")
+	}
 	// Only envd's user reads the blobs: they are the images being built.
 	if err := os.MkdirAll(filepath.Join(dir, "sha256"), 0o700); err != nil {
 		return nil, err
 	}
 	os.Chmod(dir, 0o700) // a cache made by an older envd was 0755
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
 	inUse, err := flock(filepath.Join(dir, "inuse.lock"), lockShared)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		inUse()
 		return nil, err
 	}
-	r := &Registry{dir: dir, ln: ln, secret: hex.EncodeToString(key), inUse: inUse}
+	r := &Registry{dir: dir, ln: ln, secret: secret, inUse: inUse}
 	r.srv = &http.Server{
 		Handler:           r.authorize(registry.New(registry.WithBlobHandler(blobs{dir: dir}), registry.Logger(discardLogger()))),
 		ReadHeaderTimeout: 30 * time.Second,
