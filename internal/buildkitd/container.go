@@ -1,12 +1,15 @@
 package buildkitd
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,6 +39,10 @@ import (
 //     gives the socket to the user: nobody else reaches it;
 //   - restarts with Docker, and is recreated when its image or its
 //     configuration changes (the volume stays).
+//
+// In a Docker on another machine (Options.Remote) the container uses no
+// path of this one: its configuration is copied in before it starts, its
+// socket stays inside, and envd reaches it with DialContainer (exec.go).
 
 // imageEnv names another builder image.
 const imageEnv = "ENVD_BUILDER_IMAGE"
@@ -54,9 +61,13 @@ const (
 	labelFiles   = "dev.envd.builder.image"  // its image's source (fingerprint, or $ENVD_BUILDER_IMAGE)
 )
 
-// ContainerName is the builder container (and its volume) of o: one per
-// state directory, so two users, or two test runs, never share one.
+// ContainerName is the builder container (and its volume) of o:
+// o.ContainerName, else one per state directory, so two users, or two test
+// runs, never share one.
 func ContainerName(o Options) string {
+	if o.ContainerName != "" {
+		return o.ContainerName
+	}
 	o, _ = o.withDefaults()
 	sum := sha256.Sum256([]byte(o.Dir))
 	return "envd-buildkitd-" + hex.EncodeToString(sum[:5])
@@ -78,7 +89,12 @@ func (o Options) containerSocketDir() string {
 // ensureContainer is Ensure for a builder in a container.
 func ensureContainer(ctx context.Context, o Options) (string, error) {
 	dk := o.Container
-	want, err := renderConfigAt(o, containerRoot, &[2]int{os.Getuid(), os.Getgid()})
+	owner, where := &[2]int{os.Getuid(), os.Getgid()}, forHere
+	if o.Remote {
+		// The socket stays in the container, where root dials it.
+		owner, where = nil, forRemote
+	}
+	want, err := renderConfigAt(o, containerRoot, owner)
 	if err != nil {
 		return "", err
 	}
@@ -86,19 +102,13 @@ func ensureContainer(ctx context.Context, o Options) (string, error) {
 	source := image // what the container label records: the image asked for, or the fingerprint of envd's own
 	var files []imageFile
 	if image == "" {
-		if files, err = o.builderFiles(false); err != nil {
+		if files, err = o.builderFiles(where); err != nil {
 			return "", err
 		}
 		source = fingerprint(files)
 	}
-	sockDir := o.containerSocketDir()
-	for _, d := range []string{o.containerDir(), sockDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return "", fmt.Errorf("create the builder's directory: %w", err)
-		}
-		if err := ownDir(d); err != nil {
-			return "", err
-		}
+	if err := o.makeContainerDirs(); err != nil {
+		return "", err
 	}
 	unlock, err := o.lock()
 	if err != nil {
@@ -132,23 +142,29 @@ func ensureContainer(ctx context.Context, o Options) (string, error) {
 			return "", err
 		}
 	}
-	cfgFile := filepath.Join(o.containerDir(), "buildkitd.toml")
-	if err := atomicfile.Write(cfgFile, want, 0o644); err != nil {
-		return "", fmt.Errorf("write %s: %w", cfgFile, err)
+	labels := map[string]string{labelConfig: cfgHash, labelFiles: source}
+	if !o.Remote {
+		labels[labelBuilder] = o.Dir
+		if err := atomicfile.Write(o.containerConfigFile(), want, 0o644); err != nil {
+			return "", fmt.Errorf("write %s: %w", o.containerConfigFile(), err)
+		}
+		os.Remove(filepath.Join(o.containerSocketDir(), "buildkitd.sock"))
 	}
-	os.Remove(filepath.Join(sockDir, "buildkitd.sock"))
 	created, err := dk.API().ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: cname,
 		Config: &container.Config{
 			Image:  image,
 			Cmd:    []string{"--config", containerConfig, "--addr", "unix://" + containerSockDir + "/buildkitd.sock"},
-			Labels: map[string]string{labelBuilder: o.Dir, labelConfig: cfgHash, labelFiles: source},
+			Labels: labels,
 		},
 		HostConfig: &container.HostConfig{
 			// runc makes mounts and namespaces for every step: every
 			// capability, no seccomp or AppArmor profile, an unmasked /proc.
 			// Not --privileged: Docker then asks for capabilities this
 			// machine may not have (a host without CAP_SYS_RESOURCE fails).
+			// For Remote, this machine's set stands in for that one's,
+			// which envd cannot see: what only this one lacks buildkitd
+			// does without.
 			CapAdd:        []string{"ALL"},
 			CapDrop:       missingCaps(),
 			SecurityOpt:   []string{"seccomp=unconfined", "apparmor=unconfined"},
@@ -156,18 +172,17 @@ func ensureContainer(ctx context.Context, o Options) (string, error) {
 			ReadonlyPaths: []string{},
 			NetworkMode:   "host",
 			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
-			Mounts: []mount.Mount{
-				{Type: mount.TypeVolume, Source: cname, Target: containerRoot},
-				{Type: mount.TypeBind, Source: cfgFile, Target: containerConfig, ReadOnly: true},
-				{Type: mount.TypeBind, Source: sockDir, Target: containerSockDir},
-				// Writable, as --privileged would have it: runc puts each
-				// step in a cgroup of its own.
-				{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"},
-			},
+			Mounts:        o.containerMounts(cname),
 		},
 	})
 	if err != nil {
 		return "", fmt.Errorf("create the builder container from %s: %w", image, err)
+	}
+	if o.Remote {
+		if err := copyConfig(ctx, dk, created.ID, want); err != nil {
+			dk.API().ContainerRemove(ctx, created.ID, client.ContainerRemoveOptions{Force: true})
+			return "", fmt.Errorf("copy buildkitd.toml into the builder container %s: %w", cname, err)
+		}
 	}
 	o.logf("starting the builder container %s (%s)", cname, image)
 	if _, err := dk.API().ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
@@ -181,8 +196,107 @@ func ensureContainer(ctx context.Context, o Options) (string, error) {
 	return o.containerAddr(), nil
 }
 
+// containerAddr is where the daemon answers: its socket here, or, for
+// Remote, a name for messages (DialContainer reaches it).
 func (o Options) containerAddr() string {
+	if o.Remote {
+		return "docker-container://" + ContainerName(o)
+	}
 	return "unix://" + filepath.Join(o.containerSocketDir(), "buildkitd.sock")
+}
+
+func (o Options) containerConfigFile() string {
+	return filepath.Join(o.containerDir(), "buildkitd.toml")
+}
+
+// makeContainerDirs makes the directories of this machine the container
+// uses: the state directory (its lock) and, for a container here, the
+// directory of its configuration and that of its socket, both the user's.
+func (o Options) makeContainerDirs() error {
+	if o.Remote {
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return fmt.Errorf("create the builder's directory: %w", err)
+		}
+		return nil
+	}
+	for _, d := range []string{o.containerDir(), o.containerSocketDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create the builder's directory: %w", err)
+		}
+		if err := ownDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// containerMounts are the builder container's mounts: its cache volume,
+// the host's cgroups and, for a container here, its configuration and its
+// socket's directory.
+func (o Options) containerMounts(cname string) []mount.Mount {
+	ms := []mount.Mount{{Type: mount.TypeVolume, Source: cname, Target: containerRoot}}
+	if !o.Remote {
+		ms = append(ms,
+			mount.Mount{Type: mount.TypeBind, Source: o.containerConfigFile(), Target: containerConfig, ReadOnly: true},
+			mount.Mount{Type: mount.TypeBind, Source: o.containerSocketDir(), Target: containerSockDir})
+	}
+	// Writable, as --privileged would have it: runc puts each step in a
+	// cgroup of its own. The path is the Docker host's, wherever that is.
+	return append(ms, mount.Mount{Type: mount.TypeBind, Source: "/sys/fs/cgroup", Target: "/sys/fs/cgroup"})
+}
+
+// copyConfig puts buildkitd.toml into a created container, before it starts.
+func copyConfig(ctx context.Context, dk *docker.Client, id string, cfg []byte) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dir := strings.TrimPrefix(path.Dir(containerConfig), "/") + "/"
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(containerConfig, "/"), Mode: 0o644, Size: int64(len(cfg)), Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if _, err := tw.Write(cfg); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	_, err := dk.API().CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf})
+	return err
+}
+
+// readContainerFile reads one file of a container, running or not.
+func readContainerFile(ctx context.Context, dk *docker.Client, cname, file string) ([]byte, error) {
+	res, err := dk.API().CopyFromContainer(ctx, cname, client.CopyFromContainerOptions{SourcePath: file})
+	if err != nil {
+		return nil, err
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return nil, fmt.Errorf("%s in %s: %w", file, cname, err)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			return io.ReadAll(tr)
+		}
+	}
+}
+
+// remotePing bounds a ping of a remote builder: each dial there is a
+// command started over the network. A daemon that is not up yet fails
+// fast all the same.
+const remotePing = 10 * time.Second
+
+// pingContainer is ping for the daemon in the container.
+func (o Options) pingContainer(ctx context.Context, dk *docker.Client, cname string, timeout time.Duration) error {
+	if !o.Remote {
+		return ping(ctx, o.containerAddr(), timeout)
+	}
+	return pingExec(ctx, dk, cname, max(timeout, remotePing))
 }
 
 func hashOf(b []byte) string {
@@ -221,7 +335,8 @@ func ownDir(d string) error {
 func (o Options) waitContainer(ctx context.Context, dk *docker.Client, cname string) error {
 	deadline := time.Now().Add(o.StartTimeout)
 	for {
-		if ping(ctx, o.containerAddr(), 2*time.Second) == nil {
+		pingErr := o.pingContainer(ctx, dk, cname, 2*time.Second)
+		if pingErr == nil {
 			return nil
 		}
 		res, err := dk.API().ContainerInspect(ctx, cname, client.ContainerInspectOptions{})
@@ -235,8 +350,12 @@ func (o Options) waitContainer(ctx context.Context, dk *docker.Client, cname str
 				Log:  containerLog(ctx, dk, cname)}
 		}
 		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("the builder container %s did not answer on %s within %s", cname, o.containerAddr(), o.StartTimeout)
+			if o.Remote {
+				msg += ": " + pingErr.Error() // how the dial failed: it is run there
+			}
 			return &Error{Kind: ErrTimeout,
-				Msg:  fmt.Sprintf("the builder container %s did not answer on %s within %s", cname, o.containerAddr(), o.StartTimeout),
+				Msg:  msg,
 				Hint: "see its log below (`docker logs " + cname + "`); a slow first start can take longer: run envd again",
 				Log:  containerLog(ctx, dk, cname)}
 		}
@@ -290,8 +409,10 @@ func RemoveContainer(ctx context.Context, o Options, volume bool) error {
 func containerStatus(ctx context.Context, o Options) (State, error) {
 	st := State{Addr: o.containerAddr(), Dir: o.Dir, Container: ContainerName(o)}
 	// The mirror outlives the container: a recreated one keeps it.
-	if b, err := os.ReadFile(filepath.Join(o.containerDir(), "buildkitd.toml")); err == nil {
-		st.Mirror, _ = configMirror(b)
+	if !o.Remote {
+		if b, err := os.ReadFile(o.containerConfigFile()); err == nil {
+			st.Mirror, _ = configMirror(b)
+		}
 	}
 	res, err := o.Container.API().ContainerInspect(ctx, st.Container, client.ContainerInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
@@ -300,9 +421,15 @@ func containerStatus(ctx context.Context, o Options) (State, error) {
 	if err != nil {
 		return st, err
 	}
+	if o.Remote {
+		// Its configuration is only in the container.
+		if b, err := readContainerFile(ctx, o.Container, st.Container, containerConfig); err == nil {
+			st.Mirror, _ = configMirror(b)
+		}
+	}
 	if s := res.Container.State; s != nil && s.Running {
 		st.Running, st.PID = true, s.Pid
-		st.Ready = ping(ctx, st.Addr, 3*time.Second) == nil
+		st.Ready = o.pingContainer(ctx, o.Container, st.Container, 3*time.Second) == nil
 	}
 	return st, nil
 }

@@ -66,16 +66,17 @@ func TestImageFilesRefusesDynamicBinaries(t *testing.T) {
 	}
 	static, _ := filepath.Abs("../../bin/buildkitd") // make build's, static
 	for _, tc := range []struct {
-		name, buildkitd, buildctl, want string
+		name, buildkitd, buildctl, handover, want string
 	}{
-		{"dynamic buildkitd", sh, "", "static buildkitd"},
-		{"dynamic buildctl", static, sh, "static buildctl"},
+		{"dynamic buildkitd", sh, "", "", "static buildkitd"},
+		{"dynamic buildctl", static, sh, "", "static buildctl"},
+		{"dynamic envd-handover", static, "", sh, "static envd-handover"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := os.Stat(tc.buildkitd); err != nil {
 				t.Skip("no static buildkitd: run make build")
 			}
-			_, err := imageFiles(tc.buildkitd, tc.buildctl, sh)
+			_, err := imageFiles(tc.buildkitd, tc.buildctl, tc.handover, sh)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), imageEnv) {
 				t.Errorf("want an error asking for a %s or %s, got %v", tc.want, imageEnv, err)
 			}
@@ -116,3 +117,57 @@ func TestWriteLayerIsDeterministic(t *testing.T) {
 }
 
 var time0 = time.Unix(0, 0)
+
+// Each kind of builder finds what its image needs beside buildkitd, or
+// says what to build.
+func TestBuilderFiles(t *testing.T) {
+	static, _ := filepath.Abs("../../bin/envd-handover") // make build's, static: it stands in for all three
+	if !isExecutable(static) {
+		t.Skip("no static binary: run make build")
+	}
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("no runc here")
+	}
+	for _, tc := range []struct {
+		name             string
+		where            int
+		beside           []string // next to buildkitd
+		want             string   // in the error; "" = none
+		buildctl, handed bool     // in the image
+	}{
+		{"here, alone", forHere, nil, "", false, false},
+		{"here, with both", forHere, []string{"buildctl", "envd-handover"}, "", true, true},
+		{"pod without buildctl", forPod, []string{"envd-handover"}, "for a cluster needs buildctl", false, false},
+		{"pod", forPod, []string{"buildctl"}, "", true, false},
+		{"remote without envd-handover", forRemote, []string{"buildctl"}, "for another machine's Docker needs envd-handover", false, false},
+		{"remote without buildctl", forRemote, []string{"envd-handover"}, "needs buildctl", false, false},
+		{"remote", forRemote, []string{"buildctl", "envd-handover"}, "", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, b := range append([]string{"buildkitd"}, tc.beside...) {
+				if err := os.Symlink(static, filepath.Join(dir, b)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fakeSys(t, 0, map[string]string{"runc": runc}, "/x/envd")
+			files, err := Options{Binary: filepath.Join(dir, "buildkitd")}.builderFiles(tc.where)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "make build") {
+					t.Fatalf("err = %v, want %q and a hint to run make build", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			has := func(dest string) bool {
+				return slices.ContainsFunc(files, func(f imageFile) bool { return f.dest == dest })
+			}
+			if has(imageBuildctl) != tc.buildctl || has(imageHandover) != tc.handed {
+				t.Errorf("image holds buildctl %v, envd-handover %v; want %v, %v", has(imageBuildctl), has(imageHandover), tc.buildctl, tc.handed)
+			}
+		})
+	}
+}

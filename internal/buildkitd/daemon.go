@@ -22,7 +22,8 @@ import (
 
 // Ensure makes sure the managed buildkitd of o is running and answering, and
 // returns its address ("unix://DIR/buildkitd.sock", see Options.Addr for a
-// long DIR). A running daemon is
+// long DIR; "docker-container://NAME" for Remote, which only DialContainer
+// reaches). A running daemon is
 // reused; one started with a different configuration (e.g. another mirror)
 // is restarted, which is reported through o.Logf.
 func Ensure(ctx context.Context, o Options) (string, error) {
@@ -194,11 +195,12 @@ func (o Options) waitReady(ctx context.Context, pid int, exited <-chan struct{},
 	}
 }
 
-// ping asks the daemon at addr for its workers and wants at least one.
-func ping(ctx context.Context, addr string, timeout time.Duration) error {
+// ping asks the daemon at addr (or the one opts dial) for its workers and
+// wants at least one.
+func ping(ctx context.Context, addr string, timeout time.Duration, opts ...client.ClientOpt) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := client.New(ctx, addr)
+	c, err := client.New(ctx, addr, opts...)
 	if err != nil {
 		return err
 	}

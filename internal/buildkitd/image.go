@@ -28,20 +28,23 @@ import (
 // The builder image is made by envd from files this machine has, so that
 // an air-gapped machine with envd and Docker builds without any registry:
 // one layer holding the buildkitd envd runs (static), the buildctl beside it
-// (static: a builder in a cluster is dialled through `buildctl dial-stdio`),
-// this machine's runc with the shared libraries it links against, and the CA
+// (static: a builder in a cluster or in another machine's Docker is dialled
+// through `buildctl dial-stdio`), the envd-handover beside it (static: the
+// hand-over registry of a builder in another machine's Docker), this
+// machine's runc with the shared libraries it links against, and the CA
 // bundle buildkitd needs to pull base images over TLS. Its tag is the layer's digest, so the
 // same files always give the same image and a new buildkitd a new one.
 const (
 	imageRepo      = "envd/buildkit"
 	imageBuildkitd = "/usr/bin/buildkitd"
 	imageBuildctl  = "/usr/bin/buildctl"
+	imageHandover  = "/usr/bin/envd-handover"
 	imageRunc      = "/usr/bin/runc"
 	imageCABundle  = "/etc/ssl/certs/ca-certificates.crt"
 )
 
 // imageLayout changes whenever writeLayer puts other things in the image.
-const imageLayout = 4
+const imageLayout = 5
 
 // imageFile is one file of the image: where it goes, and where it comes from.
 type imageFile struct {
@@ -52,13 +55,16 @@ type imageFile struct {
 // hostCABundles are where Debian, Fedora and Alpine keep theirs.
 var hostCABundles = []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}
 
-// imageFiles lists the builder image's files: buildkitd and buildctl
-// ("" leaves it out), which must be static (they cannot bring their libc
-// along), and runc with its closure.
-func imageFiles(buildkitd, buildctl, runc string) ([]imageFile, error) {
+// imageFiles lists the builder image's files: buildkitd, buildctl and
+// envd-handover ("" leaves either out), which must be static (they cannot
+// bring their libc along), and runc with its closure.
+func imageFiles(buildkitd, buildctl, handover, runc string) ([]imageFile, error) {
 	files := []imageFile{{imageBuildkitd, buildkitd}}
 	if buildctl != "" {
 		files = append(files, imageFile{imageBuildctl, buildctl})
+	}
+	if handover != "" {
+		files = append(files, imageFile{imageHandover, handover})
 	}
 	for _, f := range files {
 		if interp, _, err := elfDeps(f.src); err != nil {
@@ -263,22 +269,32 @@ func describe(files []imageFile) string {
 	return strings.Join(srcs, ", ")
 }
 
-// builderFiles finds what the builder image is made of. buildctl is the
-// one beside buildkitd; without it the image still serves a builder on this
-// machine, and needBuildctl (a builder in a cluster) makes it an error.
-func (o Options) builderFiles(needBuildctl bool) ([]imageFile, error) {
+// Where a builder runs, for what its image must hold.
+const (
+	forHere   = iota // a container on this machine: buildctl and envd-handover if they are there
+	forPod           // in a cluster: buildctl
+	forRemote        // in another machine's Docker: buildctl and envd-handover
+)
+
+// builderFiles finds what the builder image is made of. buildctl and
+// envd-handover are the ones beside buildkitd; a builder on this machine
+// does without them, one elsewhere (where) needs them.
+func (o Options) builderFiles(where int) ([]imageFile, error) {
 	bin, err := o.binary()
 	if err != nil {
 		return nil, err
 	}
-	buildctl := filepath.Join(filepath.Dir(bin), "buildctl")
-	if !isExecutable(buildctl) {
-		if needBuildctl {
-			return nil, &Error{Kind: ErrNotFound,
-				Msg:  "the builder image for a cluster needs buildctl beside " + bin + ", and there is none",
-				Hint: "run `make build` (it builds both), or set " + imageEnv + " to a BuildKit image with buildctl (moby/buildkit has it)"}
-		}
-		buildctl = ""
+	buildctl, handover := besideOrNone(bin, "buildctl"), besideOrNone(bin, "envd-handover")
+	forWhat := map[int]string{forPod: "a cluster", forRemote: "another machine's Docker"}[where]
+	if buildctl == "" && where != forHere {
+		return nil, &Error{Kind: ErrNotFound,
+			Msg:  "the builder image for " + forWhat + " needs buildctl beside " + bin + ", and there is none",
+			Hint: "run `make build` (it builds both), or set " + imageEnv + " to a BuildKit image with buildctl (moby/buildkit has it)"}
+	}
+	if handover == "" && where == forRemote {
+		return nil, &Error{Kind: ErrNotFound,
+			Msg:  "the builder image for " + forWhat + " needs envd-handover beside " + bin + ", and there is none",
+			Hint: "run `make build` (it builds it)"}
 	}
 	runc, err := sys.lookPath("runc")
 	if err != nil {
@@ -286,7 +302,15 @@ func (o Options) builderFiles(needBuildctl bool) ([]imageFile, error) {
 			Msg:  "the builder image is made with this machine's runc, and runc is not on PATH",
 			Hint: "install runc (it comes with Docker: apt-get install -y runc), or set " + imageEnv + " to a BuildKit image you have"}
 	}
-	return imageFiles(bin, buildctl, runc)
+	return imageFiles(bin, buildctl, handover, runc)
+}
+
+// besideOrNone is the executable name in bin's directory, or "".
+func besideOrNone(bin, name string) string {
+	if p := filepath.Join(filepath.Dir(bin), name); isExecutable(p) {
+		return p
+	}
+	return ""
 }
 
 // fingerprint names files by path, size and modification time: cheap

@@ -12,6 +12,7 @@ package buildkitd
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,6 +41,14 @@ type Options struct {
 	// (or Docker-compatible engine) rather than as a process: the way for a
 	// user who is not root (container.go).
 	Container *docker.Client
+	// Remote, with Container: that Docker is not on this machine, so the
+	// container uses none of this machine's paths. Its configuration is
+	// copied in, and it is reached through DialContainer.
+	Remote bool
+	// ContainerName names the builder container and its volume; default
+	// ContainerName(o), made from Dir. A remote builder needs a name of its
+	// own: a local directory means nothing on that machine.
+	ContainerName string
 }
 
 const (
@@ -58,6 +67,11 @@ var sys = struct {
 }{exec.LookPath, os.Geteuid, os.Executable}
 
 func (o Options) withDefaults() (Options, error) {
+	// A remote builder's name cannot come from Dir: a local directory
+	// names nothing there.
+	if o.Remote && (o.Container == nil || o.ContainerName == "") {
+		return o, errors.New("buildkitd: Options.Remote needs Container (the Docker to run in) and ContainerName")
+	}
 	if o.Dir == "" {
 		o.Dir = filepath.Join(xdg.DataDir(), "buildkit")
 	}

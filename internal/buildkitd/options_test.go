@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"envd.dev/envd/internal/docker"
 )
 
 // fakeSys replaces the machine lookups for one test: euid, and which
@@ -111,5 +113,29 @@ func TestDefaults(t *testing.T) {
 	}
 	if o.Dir != "/data/envd/buildkit" || o.StartTimeout != defaultStartTimeout {
 		t.Errorf("got %+v", o)
+	}
+}
+
+func TestRemoteNeedsNameAndDocker(t *testing.T) {
+	dk := &docker.Client{}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		ok   bool
+	}{
+		{"local", Options{}, true},
+		{"remote", Options{Remote: true, Container: dk, ContainerName: "envd-buildkitd-abc"}, true},
+		{"remote without a name", Options{Remote: true, Container: dk}, false},
+		{"remote without a Docker", Options{Remote: true, ContainerName: "envd-buildkitd-abc"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := tc.o.withDefaults()
+			if (err == nil) != tc.ok {
+				t.Fatalf("withDefaults: %v", err)
+			}
+			if tc.ok && tc.o.ContainerName != "" && ContainerName(o) != tc.o.ContainerName {
+				t.Errorf("ContainerName = %q, want %q", ContainerName(o), tc.o.ContainerName)
+			}
+		})
 	}
 }

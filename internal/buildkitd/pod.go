@@ -40,7 +40,7 @@ func (o Options) ForPod() (PodImage, error) {
 	if err != nil {
 		return PodImage{}, err
 	}
-	files, err := o.builderFiles(true)
+	files, err := o.builderFiles(forPod)
 	if err != nil {
 		return PodImage{}, err
 	}
