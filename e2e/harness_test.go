@@ -72,11 +72,12 @@ func setup(m *testing.M) (int, error) {
 			bk = filepath.Join(tmp, "buildkitd")
 			// Static, as make build's: the builder container runs them too
 			// (buildctl beside buildkitd goes into the builder image).
-			for _, cmd := range []string{"buildkitd", "buildctl"} {
-				gobuild := exec.Command("go", "build", "-o", filepath.Join(tmp, cmd), "github.com/moby/buildkit/cmd/"+cmd)
+			// envd-handover goes in too: the builder on an ssh context's server runs it.
+			for _, pkg := range []string{"github.com/moby/buildkit/cmd/buildkitd", "github.com/moby/buildkit/cmd/buildctl", "../cmd/envd-handover"} {
+				gobuild := exec.Command("go", "build", "-o", filepath.Join(tmp, filepath.Base(pkg)), pkg)
 				gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
 				if out, err := gobuild.CombinedOutput(); err != nil {
-					return 1, fmt.Errorf("go build %s: %v\n%s", cmd, err, out)
+					return 1, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 				}
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,9 @@ func sshHost(t *testing.T) sshServer {
 	if err := os.WriteFile(sshConfig, append(before, block...), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// OpenSSH reads ~/.ssh of the passwd entry, not $HOME: envd is told
+	// where the test's config is as a user would tell it.
+	t.Setenv("ENVD_SSH_COMMAND", "ssh -F "+sshConfig)
 	t.Cleanup(func() {
 		now, _ := os.ReadFile(sshConfig)
 		os.WriteFile(sshConfig, []byte(strings.Replace(string(now), block, "", 1)), 0o600)
@@ -79,7 +84,9 @@ func sshHost(t *testing.T) sshServer {
 func (s sshServer) onServer(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	argv := append(strings.Fields(s.nsenter), args...)
-	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=") // the server's own socket
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
@@ -130,6 +137,7 @@ func TestSSHRuntime(t *testing.T) {
 		".envdignore":     "scratch/\n",
 		"scratch/big.bin": "not for the server\n",
 	})
+	serverBefore := srv.things(t)
 	ctxName := "e2e-ssh"
 	mustEnvd(t, dir, "context", "create", ctxName, "--runtime", "ssh://envd-sshhost")
 	t.Cleanup(func() { envd(t, dir, "context", "rm", ctxName) })
@@ -196,6 +204,17 @@ func TestSSHRuntime(t *testing.T) {
 		return err
 	})
 
+	// exec, logs, ls: the same commands as on this machine's Docker.
+	if r := senvd("exec", name, "--", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Errorf("envd exec exit code %d, want 3\n%s", r.code, r)
+	}
+	if r := mustSenvd("logs", name, "web"); !strings.Contains(r.stdout, "GET /hello.txt") {
+		t.Errorf("envd logs web lacks the request:\n%s", r.stdout)
+	}
+	if r := mustSenvd("ls"); !strings.Contains(r.stdout, name) || !strings.Contains(r.stdout, web) {
+		t.Errorf("envd ls does not show %s with its forwarded port %s:\n%s", name, web, r.stdout)
+	}
+
 	// The same file again: nothing to build.
 	if m := build(t, dir, "--context", ctxName); !m.Skipped {
 		t.Errorf("a second build of the same file was not skipped: %+v", m)
@@ -220,12 +239,22 @@ func TestSSHRuntime(t *testing.T) {
 
 	// destroy: on the server only the builder and its cache are left.
 	mustSenvd("destroy", name)
-	out, _ = srv.onServer(t, "sh", "-c", "docker ps -a --format '{{.Names}}'; docker volume ls --format '{{.Name}}'; docker images --format '{{.Repository}}:{{.Tag}}'")
-	for _, line := range strings.Fields(out) {
-		if !strings.HasPrefix(line, "envd-buildkitd-") && !strings.HasPrefix(line, "envd-buildkit:") {
-			t.Errorf("after destroy the server still has %s (all: %q)", line, out)
+	for _, thing := range srv.things(t) {
+		if !slices.Contains(serverBefore, thing) && !strings.HasPrefix(thing, "envd-buildkitd-") && !strings.HasPrefix(thing, "envd/buildkit:") {
+			t.Errorf("after destroy the server still has %s", thing)
 		}
 	}
+}
+
+// things lists the server's containers, volumes and images (by ID, so
+// that an untagged one counts too).
+func (s sshServer) things(t *testing.T) []string {
+	t.Helper()
+	out, err := s.onServer(t, "sh", "-c", "docker ps -a --format '{{.Names}}'; docker volume ls --format '{{.Name}}'; docker images --format '{{.Repository}}:{{.Tag}}@{{.ID}}'")
+	if err != nil {
+		t.Fatalf("listing what the server has: %v\n%s", err, out)
+	}
+	return strings.Fields(out)
 }
 
 // Each way of not reaching the server says so, exits 1, and leaves
@@ -240,9 +269,10 @@ func TestSSHRuntimeFailures(t *testing.T) {
 	for _, tc := range []struct{ name, runtime, want string }{
 		{"unreachable", "ssh://" + srv.user + "@" + srv.addr + ":2", "server not reachable"},
 		{"refused key", "ssh://envd-nobody@" + srv.addr, "server refused the login"},
+		{"no Docker for this user", "ssh://" + srv.userWithoutDocker(t) + "@" + srv.addr, "may not use its Docker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctxName := "e2e-ssh-" + strings.ReplaceAll(tc.name, " ", "-")
+			ctxName := "e2e-ssh-" + strings.ToLower(strings.ReplaceAll(tc.name, " ", "-"))
 			mustEnvd(t, dir, "context", "create", ctxName, "--runtime", tc.runtime)
 			t.Cleanup(func() { envd(t, dir, "context", "rm", ctxName) })
 			r := envd(t, dir, "--context", ctxName, "up", "--detach")
@@ -257,4 +287,34 @@ func TestSSHRuntimeFailures(t *testing.T) {
 	if after, _ := srv.onServer(t, "sh", "-c", "docker ps -a -q; docker volume ls -q"); after != before {
 		t.Errorf("the failures left containers or volumes on the server:\nbefore %q\nafter %q", before, after)
 	}
+}
+
+// userWithoutDocker adds a user to the server who may log in with the
+// test's key but is not in the docker group there: a server whose Docker
+// this user cannot use.
+func (s sshServer) userWithoutDocker(t *testing.T) string {
+	t.Helper()
+	const name, uid = "envd-nodocker", 3457
+	home := "/var/lib/envd-sshhost/home/" + name // visible on the server, as the script's own user's home is
+	if out, err := exec.Command("useradd", "--uid", strconv.Itoa(uid), "--user-group", "--home-dir", home, "--create-home", "--shell", "/bin/bash", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() { exec.Command("userdel", "--remove", name).Run() })
+	// sshd without PAM refuses a locked account.
+	if out, err := exec.Command("usermod", "-p", "*", name).CombinedOutput(); err != nil {
+		t.Fatalf("usermod: %v\n%s", err, out)
+	}
+	pub, err := exec.Command("ssh-keygen", "-y", "-f", s.key).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshDir := filepath.Join(home, ".ssh")
+	os.MkdirAll(sshDir, 0o700)
+	if err := os.WriteFile(filepath.Join(sshDir, "authorized_keys"), pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "-R", name+":"+name, sshDir).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v\n%s", err, out)
+	}
+	return name
 }

@@ -4,9 +4,12 @@
 # veth pair, the way a remote Docker host is reached over `ssh HOST docker system dial-stdio` and `ssh -W`.
 #
 #   network    netns envd-sshhost; veth envd-sshh0 10.213.7.1/24 (root namespace) <-> envd-sshh1 10.213.7.2/25 (in
-#              it: 10.213.7.128/25 is for its Docker, whose bridge and pools must overlap no route there), lo up, no
-#              default route: from the server only 10.213.7.0/24 is reachable. The root namespace gets no iptables
-#              rule and no sysctl; dockerd's rules and ip_forward are the netns's own.
+#              it: 10.213.7.128/25 is for its Docker, whose bridge and pools must overlap no route there), lo up,
+#              default route via 10.213.7.1: the server reaches what this machine reaches (Debian's packages, the
+#              package indexes), as a real server has its uplink, through three iptables rules in the root namespace
+#              (MASQUERADE and FORWARD accept, commented "envd-sshhost", removed by down; ip_forward is already on
+#              wherever Docker runs, and down restores it if up had to turn it on). Inside, dockerd's rules and
+#              ip_forward are the netns's own.
 #   filesystem a mount namespace (and UTS: hostname envd-sshhost) held by a `sleep` process: fresh tmpfs over /tmp,
 #              /work, /home, /var/log, /var/lib/docker and /dev/shm (the client's project directories, the repo and
 #              the host's Docker data are not there, so a bind mount of a client path fails as on a real server), a
@@ -285,6 +288,35 @@ make_network() {
 	ip -n "$NETNS" addr add "$BRIDGE_ADDR" dev "$BRIDGE"
 	ip -n "$NETNS" link set "$BRIDGE" up
 	netns_id >"$RUNDIR/net.ns"
+	make_uplink
+}
+
+# The server's way out: its default route is this machine, which masquerades it. Every rule carries the comment
+# UPLINK_TAG, so that down finds exactly these.
+UPLINK_TAG=envd-sshhost
+make_uplink() {
+	ip -n "$NETNS" route add default via "$GATEWAY"
+	if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
+		echo 1 >/proc/sys/net/ipv4/ip_forward
+		touch "$RUNDIR/turned-on-ip-forward"
+	fi
+	# -I: before Docker's FORWARD rules, whose chain policy is DROP.
+	iptables -t nat -A POSTROUTING -s "$GATEWAY/$PREFIX" ! -o "$VETH_HOST" -j MASQUERADE -m comment --comment "$UPLINK_TAG"
+	iptables -I FORWARD -i "$VETH_HOST" ! -o "$VETH_HOST" -j ACCEPT -m comment --comment "$UPLINK_TAG"
+	iptables -I FORWARD -o "$VETH_HOST" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT -m comment --comment "$UPLINK_TAG"
+}
+
+remove_uplink() {
+	local table rule
+	for table in nat filter; do
+		iptables -t "$table" -S 2>/dev/null | grep -- "--comment $UPLINK_TAG" | sed 's/^-A /-D /' | while read -r rule; do
+			# shellcheck disable=SC2086 # the rule's own words
+			eval iptables -t "$table" $rule || true
+		done || true
+	done
+	if [ -f "$RUNDIR/turned-on-ip-forward" ]; then
+		echo 0 >/proc/sys/net/ipv4/ip_forward
+	fi
 }
 
 # --- the server's mount namespace --------------------------------------------------------------------------------
@@ -390,7 +422,8 @@ start_sshd() {
 		PasswordAuthentication no
 		KbdInteractiveAuthentication no
 		PermitRootLogin no
-		AllowUsers $RUSER
+		# envd-nodocker: a user e2e/ssh_test.go adds for its run, not in the docker group.
+		AllowUsers $RUSER envd-nodocker
 		AllowTcpForwarding yes
 		AllowStreamLocalForwarding yes
 		GatewayPorts no
@@ -458,6 +491,7 @@ leftovers() {
 	[ ! -f "$ENV_FILE" ] || what+=("$ENV_FILE")
 	! netns_exists || what+=("netns $NETNS")
 	! ip link show "$VETH_HOST" >/dev/null 2>&1 || what+=("link $VETH_HOST")
+	! iptables -t nat -S 2>/dev/null | grep -- "--comment $UPLINK_TAG" >/dev/null || what+=("iptables rules")
 	! getent passwd "$RUSER" >/dev/null || what+=("user $RUSER")
 	! getent group "$RUSER" >/dev/null || what+=("group $RUSER")
 	[ -z "$(ns_pids)" ] || what+=("processes")
@@ -552,6 +586,7 @@ teardown() {
 		stop_pids 10 "$h"
 		log "namespace holder: stopped pid $h"
 	fi
+	remove_uplink
 	if ip link show "$VETH_HOST" >/dev/null 2>&1; then ip link del "$VETH_HOST"; fi
 	if netns_exists; then ip netns del "$NETNS"; fi
 	if [ -f "$RUNDIR/created-run-netns" ] && [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then

@@ -51,6 +51,11 @@ func serverDocker(ctx context.Context, c builderctx.Context) (*docker.Client, ss
 		return h.DialStdio(ctx, "docker", "system", "dial-stdio")
 	})
 	if err != nil {
+		// The API's error hides what ssh or docker said there; the
+		// docker CLI on the server says it, and why.
+		if _, why := h.Run(ctx, "docker", "version", "--format", "{{.Server.Version}}"); why != nil {
+			return nil, h, fmt.Errorf("cannot reach Docker on %s: %w", h, why)
+		}
 		return nil, h, err
 	}
 	servers.m[h.String()] = dk

@@ -128,7 +128,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return ir.Errorf(p.env.Base.Pos, `use base(os="ubuntu22.04", language="python3") or base(image=..., dev=True)`,
 			"envd up needs a dev environment (one with envd's agent), but this base has dev=False")
 	}
-	spec, err := o.resources(s.err, p, kube)
+	spec, err := o.resources(s.err, p, o.build.projectCopied)
 	if err != nil {
 		return err
 	}

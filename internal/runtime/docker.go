@@ -359,7 +359,9 @@ func (d *Docker) CopyOutHint(name string) string {
 	return d.dockerCommand() + " cp " + ContainerName(name) + ":PATH ."
 }
 
-func (d *Docker) StartHint(name string) string { return d.dockerCommand() + " start " + ContainerName(name) }
+func (d *Docker) StartHint(name string) string {
+	return d.dockerCommand() + " start " + ContainerName(name)
+}
 
 // dockerCommand is how the user runs docker against this daemon.
 func (d *Docker) dockerCommand() string {

@@ -94,18 +94,19 @@ func (r *RemoteDocker) Destroy(ctx context.Context, name string) error {
 }
 
 // copySecrets puts the spec's secrets into the (created or stopped)
-// container at contract.RunDir, root's and 0600, as the agent reads them.
+// container at contract.RunDir, 0600 and the dev user's: the agent reads
+// them after it drops to that user (on a server it keeps the image's UID).
 func (d *Docker) copySecrets(ctx context.Context, container string, s Spec) error {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
 	dir := path.Base(contract.RunDir)
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o700, ModTime: now}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o700, ModTime: now, Uid: contract.DevUID, Gid: contract.DevUID}); err != nil {
 		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.Secrets)) {
 		data := s.Secrets[name]
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: dir + "/" + name, Mode: 0o600, Size: int64(len(data)), ModTime: now}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: dir + "/" + name, Mode: 0o600, Size: int64(len(data)), ModTime: now, Uid: contract.DevUID, Gid: contract.DevUID}); err != nil {
 			return err
 		}
 		if _, err := tw.Write(data); err != nil {

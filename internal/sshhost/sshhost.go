@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -80,6 +81,27 @@ func (h Host) String() string {
 // Binary is the ssh client envd runs; tests may point it elsewhere.
 var Binary = "ssh"
 
+// CommandEnv replaces "ssh" with a command of the user's, as
+// GIT_SSH_COMMAND does for git: e.g. "ssh -F ~/work/ssh_config".
+const CommandEnv = "ENVD_SSH_COMMAND"
+
+// command is the ssh program and the arguments that go before envd's.
+func command() (string, []string) {
+	if f := strings.Fields(os.Getenv(CommandEnv)); len(f) > 0 {
+		return f[0], f[1:]
+	}
+	return Binary, nil
+}
+
+// sshCmd is ssh with args, as the user has it.
+func sshCmd(ctx context.Context, args []string) *exec.Cmd {
+	bin, pre := command()
+	if ctx == nil {
+		return exec.Command(bin, append(pre, args...)...)
+	}
+	return exec.CommandContext(ctx, bin, append(pre, args...)...)
+}
+
 // Args are ssh's arguments to run remote on h: never a prompt (envd may
 // run in the background, and a ProxyCommand has no terminal), and a
 // connection that notices a dead server.
@@ -105,7 +127,7 @@ func (h Host) forwardArgs(addr string) []string {
 // Run runs remote on the server and returns its output; a failure says
 // what ssh or the command wrote.
 func (h Host) Run(ctx context.Context, remote ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, Binary, h.Args(remote...)...)
+	cmd := sshCmd(ctx, h.Args(remote...))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -131,7 +153,7 @@ func (h Host) dial(ctx context.Context, args []string, what string) (net.Conn, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(Binary, args...)
+	cmd := sshCmd(nil, args) // the connection outlives ctx
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -143,7 +165,7 @@ func (h Host) dial(ctx context.Context, args []string, what string) (net.Conn, e
 	c := &conn{host: h, what: what, cmd: cmd, in: stdin, out: stdout, stderr: &tailBuffer{max: 4096}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running %s: %w\n  hint: install an OpenSSH client", Binary, err)
+		return nil, fmt.Errorf("running %s: %w\n  hint: install an OpenSSH client (or set %s)", cmd.Path, err, CommandEnv)
 	}
 	go func() {
 		c.waitErr = cmd.Wait()
@@ -222,7 +244,8 @@ var (
 	ErrNoDocker    = errors.New("no Docker on the server")
 )
 
-// Error is an ssh failure, with what to do about it.
+// Error is an ssh failure, with what to do about it. Its text does not
+// name the host: the caller's does ("cannot reach Docker on HOST: ...").
 type Error struct {
 	Kind error
 	Host Host
@@ -231,7 +254,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s: %s: %s\n  hint: %s", e.Host, e.Kind, e.Msg, e.Hint)
+	return fmt.Sprintf("%s (%s)\n  hint: %s", e.Kind, e.Msg, e.Hint)
 }
 
 func (e *Error) Is(target error) bool { return target == e.Kind }
@@ -260,7 +283,7 @@ func (h Host) explain(err error, stderr string) error {
 	case strings.Contains(stderr, "Cannot connect to the Docker daemon"), strings.Contains(stderr, "Is the docker daemon running"):
 		return &Error{Kind: ErrNoDocker, Host: h, Msg: msg, Hint: "start Docker on the server (sudo systemctl start docker)"}
 	}
-	return fmt.Errorf("%s: %s", h, msg)
+	return errors.New(msg)
 }
 
 // sshCommandLine is how the user would reach h by hand.
