@@ -3,13 +3,17 @@
 # to an environment that answers ssh, recreated each run (--force), N runs,
 # on the local Docker and, when a cluster is given, on Kubernetes (the image
 # in the registry, the project's claim kept), beside a first up on the
-# cluster that includes the push and the node's pull.
+# cluster that includes the push and the node's pull, and on the SSH test
+# server when it is up (scripts/ssh-host.sh up): a server's Docker reached
+# with OpenSSH, where the image is built by envd's builder container there.
 # Writes docs/benchmarks-up.md. Needs `make setup` first (and for the cluster
 # scripts/kube-cluster.sh up). Usage: [ENVD_KUBECONFIG=FILE] bench/up.sh [N]
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${1:-5}
 kubeconfig=${ENVD_KUBECONFIG:-}
+sshhost_env=/var/lib/envd-sshhost/env
+[ -f "$sshhost_env" ] || sshhost_env=
 work=$(mktemp -d /tmp/envd-bench-up.XXXXXX)
 export XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data XDG_CACHE_HOME=$work/cache HOME=$work/home
 mkdir -p "$HOME" "$work/proj"
@@ -18,6 +22,10 @@ cleanup() {
 	(cd "$work/proj" && "$envd" destroy >/dev/null 2>&1) || true
 	if [ -n "$kubeconfig" ]; then
 		(cd "$work/proj" && "$envd" --context bench-kube destroy >/dev/null 2>&1) || true
+	fi
+	if [ -n "$sshhost_env" ]; then
+		(cd "$work/proj" && "$envd" --context bench-ssh destroy >/dev/null 2>&1) || true
+		"$envd" --context bench-ssh bootstrap --stop --rm >/dev/null 2>&1 || true
 	fi
 	"$envd" bootstrap --stop >/dev/null 2>&1 || true
 	rm -rf "$work"
@@ -59,6 +67,8 @@ start=$(now)
 "$envd" up -d >/dev/null # already running: says so and how to reach it
 running=$(since "$start")
 
+# Names are one per machine: the environment leaves each runtime before the next one's measurements.
+"$envd" down >/dev/null
 if [ -n "$kubeconfig" ]; then
 	"$envd" context create bench-kube --runtime kubernetes --kubeconfig "$kubeconfig" --registry 127.0.0.1:5000/envd-bench >/dev/null
 	# The first up on the cluster: export and push (the layers are built),
@@ -68,6 +78,27 @@ if [ -n "$kubeconfig" ]; then
 	kfirst=$(since "$start")
 	read -r kmin kmed < <(measure bench-kube force)
 	read -r kdmin kdmed < <(measure bench-kube after-down)
+	"$envd" --context bench-kube down >/dev/null
+fi
+
+if [ -n "$sshhost_env" ]; then
+	# OpenSSH reads the passwd entry's ~/.ssh, not $HOME's: envd is told the config, as a user can tell it.
+	mkdir -p "$HOME/.ssh"
+	(
+		# shellcheck disable=SC1090 # written by scripts/ssh-host.sh
+		. "$sshhost_env"
+		cat "$ENVD_SSHHOST_SSH_CONFIG" >>"$HOME/.ssh/config"
+		echo "$ENVD_SSHHOST_MIRROR" >"$work/ssh-mirror"
+	)
+	export ENVD_SSH_COMMAND="ssh -F $HOME/.ssh/config"
+	"$envd" context create bench-ssh --runtime ssh://envd-sshhost >/dev/null
+	# The first up on the server: its builder container, a build there (its own cache, cold), the hand-over
+	# there, the project copy.
+	start=$(now)
+	"$envd" --context bench-ssh up -d --progress quiet --registry-mirror "http://$(cat "$work/ssh-mirror")" >/dev/null
+	sfirst=$(since "$start")
+	read -r smin smed < <(measure bench-ssh force)
+	read -r sdmin sdmed < <(measure bench-ssh after-down)
 fi
 
 {
@@ -93,6 +124,17 @@ fi
 		echo "The cluster is scripts/kube-cluster.sh's single node on this machine and the registry is the one on"
 		echo "127.0.0.1:5000; over a real network the push and the node's pull of a first up take what the image's new"
 		echo "layers take to move, while the recreated up moves no image at all (the node has it)."
+	fi
+	if [ -n "$sshhost_env" ]; then
+		echo
+		echo "| SSH server (scripts/ssh-host.sh: its own sshd and dockerd in a network namespace) | min | median | runs |"
+		echo "|---|---|---|---|"
+		printf '| SSH: first up (builder container there, a cold build there, hand-over there, project copy) | %.2f s | | 1 |\n' "$sfirst"
+		printf '| SSH: up after down, image built, project volume kept | %.2f s | %.2f s | %s |\n' "$sdmin" "$sdmed" "$runs"
+		printf '| SSH: up --force, container recreated | %.2f s | %.2f s | %s |\n' "$smin" "$smed" "$runs"
+		echo
+		printf 'SSH / Docker by the median: %.1fx after down, %.1fx recreated. Every ssh session is a new OpenSSH\n' "$(awk "BEGIN{print $sdmed / $ddmed}")" "$(awk "BEGIN{print $smed / $dmed}")"
+		echo "connection (no ControlMaster): the Docker API, each port envd dials and the project copy each open one."
 	fi
 	echo
 	echo "Targets: under 2 s on Docker, under 3 s on Kubernetes."

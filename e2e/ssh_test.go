@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -28,6 +27,8 @@ const sshHostEnvFile = "/var/lib/envd-sshhost/env"
 // sshServer is the test server, as scripts/ssh-host.sh describes it.
 type sshServer struct {
 	addr, gateway, user, key, knownHosts, nsenter string
+	// mirror is the server's docker.io: a relay to the registry mirror here.
+	mirror string
 }
 
 // sshHost reads the server's description, and makes it reachable as the
@@ -48,8 +49,8 @@ func sshHost(t *testing.T) sshServer {
 		}
 	}
 	s := sshServer{addr: vars["ENVD_SSHHOST_ADDR"], gateway: vars["ENVD_SSHHOST_GATEWAY"], user: vars["ENVD_SSHHOST_USER"],
-		knownHosts: vars["ENVD_SSHHOST_KNOWN_HOSTS"], nsenter: vars["ENVD_SSHHOST_NSENTER"]}
-	if s.addr == "" || s.gateway == "" || s.nsenter == "" {
+		knownHosts: vars["ENVD_SSHHOST_KNOWN_HOSTS"], nsenter: vars["ENVD_SSHHOST_NSENTER"], mirror: vars["ENVD_SSHHOST_MIRROR"]}
+	if s.addr == "" || s.gateway == "" || s.nsenter == "" || s.mirror == "" {
 		t.Fatalf("%s lacks addresses: %v", sshHostEnvFile, vars)
 	}
 	// ssh wants the key to be the user's own and private.
@@ -90,39 +91,9 @@ func (s sshServer) onServer(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-// forwardToHost makes a port of this machine's 127.0.0.1 reachable from
-// the server at the gateway address, as its internet would be.
-func (s sshServer) forwardToHost(t *testing.T, target string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.gateway, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c)
-				io.Copy(c, u)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 func TestSSHRuntime(t *testing.T) {
 	srv := sshHost(t)
-	mirrorOnServer := "http://" + srv.forwardToHost(t, strings.TrimPrefix(mirror, "http://"))
+	mirrorOnServer := "http://" + srv.mirror
 	idx := startIndex(t, true, []pyindex.Option{pyindex.WithAddr(net.JoinHostPort(srv.gateway, "0"))}, wheel{name: "e2e-sshpkg", version: "1.0"})
 	name := "e2e-ssh"
 	dir := project(t, name, map[string]string{

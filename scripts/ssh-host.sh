@@ -17,11 +17,13 @@
 #   dockerd    data root /var/lib/envd-sshhost/docker, exec root /run/envd-sshhost-docker, socket
 #              unix:///run/docker.sock (group docker), cgroup parent /envd-sshhost, storage driver as the host's,
 #              default bridge envd-sshh-br 10.213.7.129/26 inside the netns (user networks from 10.213.7.192/26),
-#              its own /etc/docker, mirror http://10.213.7.1:5000 (a forwarder the tests run), log
+#              its own /etc/docker, mirror http://10.213.7.1:5000, log
 #              /var/lib/envd-sshhost/dockerd.log.
 #   sshd       on 10.213.7.2:22, config and host key under /var/lib/envd-sshhost/sshd, keys only, TCP forwarding on,
 #              log /var/lib/envd-sshhost/sshd.log; user envd-remote (UID 3456, own group, in docker, /bin/bash, home
 #              /var/lib/envd-sshhost/home/envd-remote, visible on the server although /home is hidden there).
+#   docker.io  a socat relay (root namespace) from 10.213.7.1:5000 to the registry mirror on 127.0.0.1:5000
+#              (scripts/setup.sh's): the server's docker.io, for its dockerd and for builders there.
 #   client     /var/lib/envd-sshhost/client/: id_ed25519 (0600, root's: copy it for another user), known_hosts,
 #              ssh_config with `Host envd-sshhost` (ssh -F FILE envd-sshhost CMD). ssh reads ~/.ssh/config from
 #              the passwd entry's home, not $HOME: for `DOCKER_HOST=ssh://envd-sshhost docker ...` put on PATH an
@@ -196,6 +198,9 @@ ns_pids() {
 # --- host side: package, user, network -------------------------------------------------------------------------
 
 install_sshd() {
+	if [ -x /usr/sbin/sshd ] && ! command -v socat >/dev/null; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends socat >/dev/null
+	fi
 	[ -x /usr/sbin/sshd ] && return
 	log "package: installing openssh-server (its ssh service is kept from starting, and disabled)"
 	local added_policy=
@@ -208,7 +213,7 @@ install_sshd() {
 	apt-get update -qq
 	# NEEDRESTART_SUSPEND: needrestart, where installed, must not restart the host's daemons after the install.
 	DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq --no-install-recommends \
-		openssh-server >/dev/null
+		openssh-server socat >/dev/null
 	[ -z "$added_policy" ] || rm -f /usr/sbin/policy-rc.d
 	# Keep the packaged service off for good: Debian's init script and ssh.service both skip when this file exists.
 	touch /etc/ssh/sshd_not_to_be_run
@@ -454,6 +459,20 @@ start_sshd() {
 	comm_is "$s" sshd || die "pid $s is not sshd"
 }
 
+# The server's docker.io: a relay on the gateway address to the registry mirror on this machine's 127.0.0.1 (what a
+# real server has as Docker Hub or its company's mirror). It runs in the root namespace, by PID like the rest.
+start_mirror_relay() {
+	local port=${MIRROR##*:}
+	setsid "${CLEAN_ENV[@]}" socat "TCP-LISTEN:$port,bind=$GATEWAY,fork,reuseaddr" "TCP:127.0.0.1:$port" \
+		>>"$STATE/mirror-relay.log" 2>&1 </dev/null &
+	echo $! >"$RUNDIR/mirror-relay.pid"
+}
+mirror_relay_pid() {
+	local p
+	p=$(pid_file mirror-relay)
+	if running "$p" && comm_is "$p" socat; then echo "$p"; fi
+}
+
 write_env() {
 	local h d s
 	h=$(holder_pid) d=$(dockerd_pid) s=$(sshd_pid)
@@ -469,6 +488,7 @@ write_env() {
 		ENVD_SSHHOST_SSH_CONFIG='$CLIENT/ssh_config'
 		ENVD_SSHHOST_HOME='$RHOME'
 		ENVD_SSHHOST_MIRROR='$MIRROR'
+		ENVD_SSHHOST_MIRROR_RELAY_PID='$(mirror_relay_pid)'
 		ENVD_SSHHOST_DOCKERD_PID='$d'
 		ENVD_SSHHOST_SSHD_PID='$s'
 		ENVD_SSHHOST_HOLDER_PID='$h'
@@ -481,7 +501,7 @@ write_env() {
 # --- up, down, status ------------------------------------------------------------------------------------------
 
 is_up() {
-	[ -f "$ENV_FILE" ] && [ -n "$(holder_pid)" ] && [ -n "$(dockerd_pid)" ] && [ -n "$(sshd_pid)" ] &&
+	[ -f "$ENV_FILE" ] && [ -n "$(holder_pid)" ] && [ -n "$(dockerd_pid)" ] && [ -n "$(sshd_pid)" ] && [ -n "$(mirror_relay_pid)" ] &&
 		[ "$(ns_of "$(holder_pid)" net)" = "$(netns_id)" ] && rdocker version >/dev/null 2>&1
 }
 
@@ -536,6 +556,7 @@ up() {
 	phase_end dockerd
 	phase_start
 	start_sshd
+	start_mirror_relay
 	phase_end sshd
 	write_env
 	T_PHASE=$t0
@@ -545,13 +566,18 @@ up() {
 
 # teardown KEEP_DATA: undo everything up did, whatever state it is in (also after a crash).
 teardown() {
-	local keep=$1 h d s pids m
+	local keep=$1 h d s r pids m
 	h=$(holder_pid) d=$(dockerd_pid) s=$(sshd_pid)
 	# sshd first: no new sessions; then the sessions (they run in the server's mount namespace, not as sshd's
 	# children only), so that nothing talks to dockerd while it stops.
 	if [ -n "$s" ]; then
 		stop_pids 10 "$s"
 		log "sshd: stopped pid $s"
+	fi
+	r=$(mirror_relay_pid)
+	if [ -n "$r" ]; then
+		stop_pids 5 "$r"
+		log "mirror relay: stopped pid $r"
 	fi
 	if [ -n "$d" ] && [ -n "$h" ]; then
 		pids=$(rdocker ps -q 2>/dev/null || true)

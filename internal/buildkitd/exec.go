@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/streamconn"
 )
 
 // A builder container in a Docker on another machine has no socket here:
@@ -62,15 +63,16 @@ func pingExec(ctx context.Context, dk *docker.Client, cname string, timeout time
 // container: stdin is the hijacked connection itself, stdout comes out of
 // it multiplexed with stderr.
 type execConn struct {
-	api    *client.Client
-	id     string // the exec's
-	hj     client.HijackedResponse
-	out    *io.PipeReader
-	head   *capture // the start of stdout: where Docker says why a command could not start
-	stderr *capture // the end of stderr: the command's last words
-	ended  chan struct{}
-	what   string // "`CMD` in the builder container NAME", for errors
-	once   sync.Once
+	streamconn.NoDeadlines // a pipe has none; gRPC does not need them
+	api                    *client.Client
+	id                     string // the exec's
+	hj                     client.HijackedResponse
+	out                    *io.PipeReader
+	head                   *streamconn.Capture // the start of stdout: where Docker says why a command could not start
+	stderr                 *streamconn.Capture // the end of stderr: the command's last words
+	ended                  chan struct{}
+	what                   string // "`CMD` in the builder container NAME", for errors
+	once                   sync.Once
 }
 
 func execIn(ctx context.Context, dk *docker.Client, cname string, cmd []string) (*execConn, error) {
@@ -87,7 +89,7 @@ func execIn(ctx context.Context, dk *docker.Client, cname string, cmd []string) 
 	}
 	outR, outW := io.Pipe()
 	c := &execConn{api: dk.API(), id: ex.ID, hj: hj.HijackedResponse, out: outR,
-		head: &capture{max: 1024}, stderr: &capture{max: 4096, last: true}, ended: make(chan struct{}), what: what}
+		head: &streamconn.Capture{Max: 1024}, stderr: &streamconn.Capture{Max: 4096, Last: true}, ended: make(chan struct{}), what: what}
 	go func() {
 		defer close(c.ended)
 		_, err := stdcopy.StdCopy(io.MultiWriter(c.head, outW), c.stderr, hj.Reader)
@@ -150,44 +152,5 @@ func (c *execConn) Close() error {
 	return nil
 }
 
-func (c *execConn) LocalAddr() net.Addr  { return execAddr("envd") }
-func (c *execConn) RemoteAddr() net.Addr { return execAddr(c.what) }
-
-// Deadlines are not supported over a pipe; gRPC does not need them.
-func (c *execConn) SetDeadline(time.Time) error      { return nil }
-func (c *execConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *execConn) SetWriteDeadline(time.Time) error { return nil }
-
-type execAddr string
-
-func (a execAddr) Network() string { return "docker-exec" }
-func (a execAddr) String() string  { return string(a) }
-
-// capture keeps the first (or, with last, the final) max bytes written: enough
-// of a stream for an error message.
-type capture struct {
-	mu   sync.Mutex
-	buf  []byte
-	max  int
-	last bool
-}
-
-func (c *capture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last {
-		c.buf = append(c.buf, p...)
-		if extra := len(c.buf) - c.max; extra > 0 {
-			c.buf = append(c.buf[:0], c.buf[extra:]...)
-		}
-	} else if room := c.max - len(c.buf); room > 0 {
-		c.buf = append(c.buf, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (c *capture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.TrimSpace(string(c.buf))
-}
+func (c *execConn) LocalAddr() net.Addr  { return streamconn.Addr{Net: "docker-exec", Name: "envd"} }
+func (c *execConn) RemoteAddr() net.Addr { return streamconn.Addr{Net: "docker-exec", Name: c.what} }

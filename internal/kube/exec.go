@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
+
+	"envd.dev/envd/internal/streamconn"
 )
 
 // DialBuilder connects to the builder's buildkitd listening on socket in
@@ -45,11 +46,12 @@ func (r *Runtime) DialBuilder(ctx context.Context, socket string) (net.Conn, err
 
 // execConn is a net.Conn over an exec's stdin and stdout.
 type execConn struct {
-	in     *io.PipeWriter // the exec's stdin
-	out    *io.PipeReader // its stdout
-	cancel context.CancelFunc
-	where  string
-	once   sync.Once
+	streamconn.NoDeadlines                // an exec stream has none; gRPC does not need them
+	in                     *io.PipeWriter // the exec's stdin
+	out                    *io.PipeReader // its stdout
+	cancel                 context.CancelFunc
+	where                  string
+	once                   sync.Once
 }
 
 func startExecConn(ctx context.Context, exec remotecommand.Executor, where string) *execConn {
@@ -58,7 +60,7 @@ func startExecConn(ctx context.Context, exec remotecommand.Executor, where strin
 	stdoutR, stdoutW := io.Pipe()
 	c := &execConn{in: stdinW, out: stdoutR, cancel: cancel, where: where}
 	go func() {
-		stderr := &tailBuffer{max: 4096}
+		stderr := &streamconn.Capture{Max: 4096, Last: true}
 		err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdinR, Stdout: stdoutW, Stderr: stderr})
 		if msg := strings.TrimSpace(stderr.String()); err != nil && msg != "" {
 			err = fmt.Errorf("%w: %s", err, msg)
@@ -86,31 +88,3 @@ func (c *execConn) Close() error {
 
 func (c *execConn) LocalAddr() net.Addr  { return forwardAddr("envd") }
 func (c *execConn) RemoteAddr() net.Addr { return forwardAddr(c.where) }
-
-// Deadlines are not supported by an exec stream; gRPC does not need them.
-func (c *execConn) SetDeadline(time.Time) error      { return nil }
-func (c *execConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *execConn) SetWriteDeadline(time.Time) error { return nil }
-
-// tailBuffer keeps the last max bytes written: enough of stderr for a message.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
-}

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"envd.dev/envd/internal/streamconn"
 )
 
 // Host is a server to reach over SSH: an ssh:// URL, or a Host alias of the
@@ -162,7 +164,7 @@ func (h Host) dial(ctx context.Context, args []string, what string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{host: h, what: what, cmd: cmd, in: stdin, out: stdout, stderr: &tailBuffer{max: 4096}, done: make(chan struct{})}
+	c := &conn{host: h, what: what, cmd: cmd, in: stdin, out: stdout, stderr: &streamconn.Capture{Max: 4096, Last: true}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("running %s: %w\n  hint: install an OpenSSH client (or set %s)", cmd.Path, err, CommandEnv)
@@ -176,12 +178,13 @@ func (h Host) dial(ctx context.Context, args []string, what string) (net.Conn, e
 
 // conn is a net.Conn over an ssh process's stdin and stdout.
 type conn struct {
+	streamconn.NoDeadlines
 	host    Host
 	what    string
 	cmd     *exec.Cmd
 	in      io.WriteCloser
 	out     io.ReadCloser
-	stderr  *tailBuffer
+	stderr  *streamconn.Capture
 	done    chan struct{}
 	waitErr error
 	once    sync.Once
@@ -223,18 +226,10 @@ func (c *conn) Close() error {
 // CloseWrite ends the remote side's stdin only (the Docker client half-closes).
 func (c *conn) CloseWrite() error { return c.in.Close() }
 
-type addr string
-
-func (a addr) Network() string { return "ssh" }
-func (a addr) String() string  { return string(a) }
-
-func (c *conn) LocalAddr() net.Addr  { return addr("envd") }
-func (c *conn) RemoteAddr() net.Addr { return addr(c.host.String() + " " + c.what) }
-
-// Deadlines are not supported on a pipe to ssh; HTTP and gRPC do without.
-func (c *conn) SetDeadline(time.Time) error      { return nil }
-func (c *conn) SetReadDeadline(time.Time) error  { return nil }
-func (c *conn) SetWriteDeadline(time.Time) error { return nil }
+func (c *conn) LocalAddr() net.Addr { return streamconn.Addr{Net: "ssh", Name: "envd"} }
+func (c *conn) RemoteAddr() net.Addr {
+	return streamconn.Addr{Net: "ssh", Name: c.host.String() + " " + c.what}
+}
 
 // Kinds of Error, for errors.Is.
 var (
@@ -310,27 +305,4 @@ func lastLines(s string, n int) string {
 		keep = keep[len(keep)-n:]
 	}
 	return strings.Join(keep, "; ")
-}
-
-// tailBuffer keeps the last max bytes written: enough of stderr for a message.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }
