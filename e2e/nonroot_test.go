@@ -55,9 +55,19 @@ func newDockerUser(t *testing.T, uid int) *dockerUser {
 			t.Fatal(err)
 		}
 	}
+	// The builder image takes these from beside buildkitd when they are there.
+	for _, extra := range []string{"buildctl", "envd-handover"} {
+		if src := filepath.Join(filepath.Dir(os.Getenv("ENVD_BUILDKITD")), extra); fileExists(src) {
+			if err := copyFile(src, filepath.Join(bin, extra)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	u.bin = bin
 	return u
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,6 +91,46 @@ func (s sshServer) onServer(t *testing.T, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=") // the server's own socket
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// TestSSHRuntimeNotRoot is a user who is not root on this machine (and
+// not root on the server either) with their own ~/.ssh/config, as OpenSSH
+// reads it: no ENVD_SSH_COMMAND. It runs before TestSSHRuntime, whose
+// builder on the server it leaves for it.
+func TestSSHRuntimeNotRoot(t *testing.T) {
+	srv := sshHost(t)
+	u := newDockerUser(t, 4322)
+	sshDir := filepath.Join(u.home, ".ssh")
+	os.MkdirAll(sshDir, 0o700)
+	key, _ := os.ReadFile(srv.key)
+	known, _ := os.ReadFile(srv.knownHosts)
+	os.WriteFile(filepath.Join(sshDir, "id_server"), key, 0o600)
+	os.WriteFile(filepath.Join(sshDir, "known_hosts"), known, 0o600)
+	os.WriteFile(filepath.Join(sshDir, "config"), []byte(fmt.Sprintf("Host envd-sshhost\n  HostName %s\n  User %s\n  IdentityFile ~/.ssh/id_server\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n", srv.addr, srv.user)), 0o600)
+	name := "e2e-ssh-nr"
+	dir := filepath.Join(u.home, name)
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "build.envd"), []byte("def build():\n    base(os=\"debian12\", language=\"python3\")\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("from a user\n"), 0o644)
+	exec.Command("chown", "-R", fmt.Sprintf("%d:%d", u.uid, u.gid), u.home).Run()
+	t.Cleanup(func() { u.run(t, dir, "envd", "--context", "gpu", "destroy", name) })
+
+	u.must(t, dir, "envd", "context", "create", "gpu", "--runtime", "ssh://envd-sshhost", "--use")
+	u.must(t, dir, "envd", "up", "--detach", "--progress", "quiet", "--registry-mirror", "http://"+srv.mirror)
+	if r := u.run(t, dir, "ssh", "-o", "BatchMode=yes", name+".envd", "cat hello.txt && id -un && touch made-here"); r.code != 0 || r.stdout != "from a user\nenvd\n" {
+		t.Errorf("ssh %s.envd as %s: %s", name, u.name, r)
+	}
+	u.must(t, dir, "envd", "sync", name, "--from-env")
+	if st, err := os.Stat(filepath.Join(dir, "made-here")); err != nil || int(st.Sys().(*syscall.Stat_t).Uid) != u.uid {
+		t.Errorf("a file made on the server, synced back: %v, %+v; want it to be %s's", err, st, u.name)
+	}
+	u.must(t, dir, "envd", "destroy", name)
+	filepath.WalkDir(u.home, func(p string, d fs.DirEntry, err error) error {
+		if fi, ierr := d.Info(); err == nil && ierr == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			t.Errorf("%s belongs to root, in the home of %s", p, u.name)
+		}
+		return nil
+	})
 }
 
 func TestSSHRuntime(t *testing.T) {
