@@ -41,6 +41,13 @@ func (m *Manager) Down(ctx context.Context, name string, destroy bool) (*runtime
 	if err != nil {
 		return nil, err
 	}
+	owner, err := m.ownerID()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkMadeHere(env, owner); err != nil {
+		return nil, err
+	}
 	if err := m.StopForwarder(name); err != nil {
 		return nil, err
 	}

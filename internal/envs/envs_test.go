@@ -398,3 +398,34 @@ func TestUpRefusesANameOfAnotherContext(t *testing.T) {
 		t.Errorf("its host key went: %v", err)
 	}
 }
+
+// Two users of one Docker (or server, or namespace) who pick the same name:
+// the second cannot take the first one's environment over, --force or not.
+func TestUpAndDownRefuseAnEnvironmentOfAnotherEnvd(t *testing.T) {
+	rt := newFake(t, runtime.ProjectCopied)
+	alice := setup(t, rt)
+	builds := 0
+	if _, err := alice.Up(context.Background(), request(t, projectDir(t), &builds)); err != nil {
+		t.Fatal(err)
+	}
+	bob := setup(t, rt) // another home: another user key, the same runtime
+	for _, force := range []bool{false, true} {
+		req := request(t, projectDir(t), &builds)
+		req.Force = force
+		if _, err := bob.Up(context.Background(), req); err == nil || !strings.Contains(err.Error(), "made by another envd") {
+			t.Errorf("bob's up (force %v): %v, want a refusal", force, err)
+		}
+	}
+	if _, err := bob.Down(context.Background(), "proj", true); err == nil || !strings.Contains(err.Error(), "made by another envd") {
+		t.Errorf("bob's destroy: %v, want a refusal", err)
+	}
+	if builds != 1 || len(rt.starts) != 1 {
+		t.Errorf("bob built %d and started %d times: the refusal must come first", builds-1, len(rt.starts)-1)
+	}
+	if env, err := rt.Get(context.Background(), "proj"); err != nil || !env.Running {
+		t.Errorf("alice's environment after bob's attempts: %v, %v", env, err)
+	}
+	if _, err := alice.Down(context.Background(), "proj", true); err != nil {
+		t.Errorf("alice's own destroy: %v", err)
+	}
+}

@@ -2,10 +2,13 @@ package envs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +95,13 @@ func (m *Manager) Up(ctx context.Context, req UpRequest) (res *UpResult, err err
 	} else if err != nil {
 		return nil, err
 	}
+	owner, err := m.ownerID()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkMadeHere(existing, owner); err != nil {
+		return nil, err
+	}
 	if existing != nil && existing.Running && !req.Force {
 		// An envd killed during up leaves it without its ssh entry; a
 		// container of an older envd gets a new ssh port at every start.
@@ -109,6 +119,11 @@ func (m *Manager) Up(ctx context.Context, req UpRequest) (res *UpResult, err err
 	}
 	spec := req.Spec
 	spec.Image = image
+	spec.Labels = maps.Clone(spec.Labels)
+	if spec.Labels == nil {
+		spec.Labels = map[string]string{}
+	}
+	spec.Labels[contract.LabelOwner] = owner
 	keeper, _ := m.Runtime.(runtime.Keeper)
 
 	resume := false
@@ -253,6 +268,32 @@ func (m *Manager) checkOwner(name string) error {
 	if owner := strings.TrimSpace(string(b)); owner != m.contextName() {
 		return fmt.Errorf("an environment named %s already runs in context %s; names are one per machine (one ssh alias %s)\n  hint: give this one another --name, or remove that one first: envd --context %s down %s",
 			name, owner, sshconfig.Alias(name), owner, name)
+	}
+	return nil
+}
+
+// ownerID names this user's envd: its user key's fingerprint, the key
+// that reaches its environments.
+func (m *Manager) ownerID() (string, error) {
+	key, err := sshconfig.EnsureUserKey(m.Host.KeyDir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(key.Signer.PublicKey().Marshal())
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// checkMadeHere refuses an environment another envd made: another user of
+// the same Docker, server or namespace, or this user on another machine.
+// Taking it over (--force, down) would lose that one's work, and its keys
+// are not ours. An environment of an older envd carries no owner.
+func (m *Manager) checkMadeHere(env *runtime.Env, owner string) error {
+	if env == nil {
+		return nil
+	}
+	if made := env.Labels[contract.LabelOwner]; made != "" && made != owner {
+		return fmt.Errorf("the environment %s on this %s runtime was made by another envd (another user of it, or you on another machine), not by yours\n  hint: give yours another --name; whoever made it removes it with envd down %s",
+			env.Name, m.Runtime.Kind(), env.Name)
 	}
 	return nil
 }

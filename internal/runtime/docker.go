@@ -244,6 +244,12 @@ func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error)
 
 // SpecDigest identifies what a Spec asks for (before envd picks ports).
 func SpecDigest(s Spec) string {
+	// Who made it is not what it is: an environment of an older envd, made
+	// without the owner, is still resumed as it was.
+	if _, ok := s.Labels[contract.LabelOwner]; ok {
+		s.Labels = maps.Clone(s.Labels)
+		delete(s.Labels, contract.LabelOwner)
+	}
 	b, _ := json.Marshal(s) // maps marshal with sorted keys
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
