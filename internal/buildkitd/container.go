@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -138,6 +139,11 @@ func ensureContainer(ctx context.Context, o Options) (string, error) {
 	}
 
 	if image == "" {
+		if o.Remote {
+			if err := sameArch(ctx, dk); err != nil {
+				return "", err
+			}
+		}
 		if image, err = o.ensureImage(ctx, dk, files); err != nil {
 			return "", err
 		}
@@ -475,4 +481,34 @@ func capsNotIn(status string) []string {
 		return missing
 	}
 	return nil
+}
+
+// sameArch refuses a Docker on another CPU architecture than this
+// machine's: envd's builder image is made of this machine's binaries, and
+// would fail there with "exec format error".
+func sameArch(ctx context.Context, dk *docker.Client) error {
+	info, err := dk.API().Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return fmt.Errorf("asking the server's Docker its architecture: %w", err)
+	}
+	if there := goArch(info.Info.Architecture); there != goruntime.GOARCH {
+		return &Error{Kind: ErrNotFound,
+			Msg:  fmt.Sprintf("the server is %s and this machine %s: envd's builder image is made of this machine's binaries, and cannot run there", there, goruntime.GOARCH),
+			Hint: "run envd from a machine of the server's architecture (or on the server itself); a builder image for other architectures is not made yet"}
+	}
+	return nil
+}
+
+// goArch turns Docker's (the kernel's) name of an architecture into Go's.
+func goArch(machine string) string {
+	switch machine {
+	case "x86_64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	case "armv7l":
+		return "arm"
+	}
+	return machine // ppc64le, s390x, riscv64: the same in both
+
 }

@@ -171,3 +171,11 @@ func TestBuilderFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestGoArch(t *testing.T) {
+	for machine, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"} {
+		if got := goArch(machine); got != want {
+			t.Errorf("goArch(%q) = %q, want %q", machine, got, want)
+		}
+	}
+}
