@@ -141,9 +141,9 @@ func (b *bench) startTools(ctx context.Context) error {
 	for _, name := range b.o.tools {
 		var t tool
 		switch name {
-		case "envd":
-			e := &envdTool{bin: envdBin, buildkitd: bkBin, state: filepath.Join(b.dir, "envd"),
-				mirror: "http://" + b.o.mirror, images: images{docker: b.o.docker}}
+		case "envd", "envd-container":
+			e := &envdTool{bin: envdBin, buildkitd: bkBin, state: filepath.Join(b.dir, name),
+				mirror: "http://" + b.o.mirror, images: images{docker: b.o.docker}, container: name == "envd-container"}
 			b.onCleanup(e.close) // registered first: it stops a buildkitd start() may have left half-started
 			if err := e.start(ctx); err != nil {
 				return err

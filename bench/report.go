@@ -13,6 +13,7 @@ import (
 
 var toolTitles = map[string]string{
 	"envd":            "envd build",
+	"envd-container":  "envd build, builder in a container",
 	"docker-legacy":   "docker build, legacy",
 	"docker-buildkit": "docker build, BuildKit + cache mounts",
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-var toolNames = []string{"envd", "docker-legacy", "docker-buildkit"}
+var toolNames = []string{"envd", "envd-container", "docker-legacy", "docker-buildkit"}
 
 // A tool builds a project the way a user would, from files it renders.
 type tool interface {
@@ -75,9 +75,17 @@ type envdTool struct {
 	bin, buildkitd string
 	state          string // XDG dirs and the metadata file
 	mirror         string // http://host:port
+	// container: the managed builder runs as a container in Docker (what a
+	// user who is not root gets), not as a process.
+	container bool
 }
 
-func (e *envdTool) name() string { return "envd" }
+func (e *envdTool) name() string {
+	if e.container {
+		return "envd-container"
+	}
+	return "envd"
+}
 
 func (e *envdTool) env() []string {
 	return []string{
@@ -97,11 +105,26 @@ func (e *envdTool) envd(ctx context.Context, args ...string) error {
 
 // start starts the managed buildkitd with the registry mirror; later builds keep that setting.
 func (e *envdTool) start(ctx context.Context) error {
+	if e.container {
+		if _, err := os.Stat(filepath.Join(e.state, "config", "envd", "contexts.json")); err != nil {
+			if err := e.envd(ctx, "context", "create", "bench", "--builder", "managed-container", "--use"); err != nil {
+				return err
+			}
+		}
+	}
 	return e.envd(ctx, "bootstrap", "--registry-mirror", e.mirror)
 }
 
+// stop stops the builder; a container goes with its volume (its state).
+func (e *envdTool) stop(ctx context.Context) error {
+	if e.container {
+		return e.envd(ctx, "bootstrap", "--stop", "--rm")
+	}
+	return e.envd(ctx, "bootstrap", "--stop")
+}
+
 func (e *envdTool) reset(ctx context.Context) error {
-	if err := e.envd(ctx, "bootstrap", "--stop"); err != nil {
+	if err := e.stop(ctx); err != nil {
 		return err
 	}
 	// The builder's state (layers, cache mounts) and envd's cache (the hand-over registry's blobs).
@@ -114,6 +137,10 @@ func (e *envdTool) reset(ctx context.Context) error {
 }
 
 func (e *envdTool) resetText() string {
+	if e.container {
+		return "`envd bootstrap --stop --rm` (the builder container and its volume: layers, pip and apt cache mounts); " +
+			"delete envd's cache (`$XDG_CACHE_HOME`); `envd bootstrap --registry-mirror " + e.mirror + "` (not timed)"
+	}
 	return "`envd bootstrap --stop`; delete the managed buildkitd's state (`$XDG_DATA_HOME/envd/buildkit/root`: " +
 		"layers, pip and apt cache mounts) and envd's cache (`$XDG_CACHE_HOME`); " +
 		"`envd bootstrap --registry-mirror " + e.mirror + "` (the daemon's start is not timed)"
@@ -180,7 +207,7 @@ func profileCPU(path string) (float64, error) {
 
 func (e *envdTool) close() error {
 	ctx := context.Background()
-	return errors.Join(e.envd(ctx, "bootstrap", "--stop"), e.removeImages(ctx))
+	return errors.Join(e.stop(ctx), e.removeImages(ctx))
 }
 
 // dockerTool runs `docker build` on Debian's docker client, with the legacy builder or dockerd's BuildKit.
