@@ -77,10 +77,10 @@ class _Install:
 
     @staticmethod
     def python_packages(name: Union[str, Sequence[str]] = [], requirements: str = "", local_wheels: Union[str, Sequence[str]] = []) -> None:
-        """Install Python packages into the venv (implies install.python()). They are resolved together, then each installs in a layer of its own, with uv (fetched from the package index) or pip when the index has no uv.
+        """Install Python packages into the venv (implies install.python()). They are resolved together, then each installs in a layer of its own, with uv (fetched from the package index) or pip when the index has no uv. Entries may carry pip options, as envd v1 handed them to pip: --index-url/-i URL, --extra-index-url URL, --find-links/-f URL, --trusted-host HOST, --pre, --no-deps, --upgrade/-U (changes nothing); they apply to the one resolve of every call (docs/build-file.md).
 
         Args:
-            name: requirements such as "numpy" or "torch>=2.1"
+            name: requirements such as "numpy" or "torch>=2.1", and pip options such as "torch --index-url URL"
             requirements: a requirements file in the build directory
             local_wheels: wheel files in the build directory
         """

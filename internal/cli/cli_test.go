@@ -103,7 +103,7 @@ func TestBuildRejectsBadInput(t *testing.T) {
 		{
 			name:  "injection in a package name",
 			files: map[string]string{"build.envd": "def build():\n    install.python_packages(name=[\"numpy; rm -rf /\"])\n"},
-			code:  1, want: []string{"build.envd:2:", `invalid python requirement "numpy; rm -rf /"`},
+			code:  1, want: []string{"build.envd:2:", `entry "numpy; rm -rf /" holds ";"`, "never to a shell"},
 		},
 		{
 			name:  "no build file",

@@ -77,27 +77,29 @@ const (
 	extraIndexProxyEnv    = "ENVD_EXTRA_INDEX_PROXY"
 )
 
-// uvCommand is uv with the index flags, as shell words. The index strategy
-// is pip's: the best version across every index, not the first index that
-// has the name. An index URL is the proxy's when the step has one.
-func (c *compiler) uvCommand(args ...string) string {
+// uvCommand is uv with the index flags of a step that resolves or
+// installs the packages, as shell words. The index strategy is pip's: the
+// best version across every index, not the first index that has the name.
+// config.pip_index's URLs are the proxy's when the step has one.
+func (c *compiler) uvCommand(resolve bool, args ...string) string {
 	cmd := append([]string{uvBinary}, args...)
 	cmd = append(cmd, "--cache-dir", uvCacheTarget, "--index-strategy", "unsafe-best-match")
 	line := shellJoin(cmd)
-	idx := c.env.PipIndex
-	if idx == nil {
-		return line
+	idx := c.index(true)
+	switch {
+	case idx.proxied:
+		line += " --index-url " + orEnv(indexProxyEnv, idx.url)
+	case idx.url != "":
+		line += " " + shellJoin([]string{"--index-url", idx.url})
 	}
-	if idx.URL != "" {
-		line += " --index-url " + orEnv(indexProxyEnv, idx.URL)
+	if idx.extra != "" {
+		line += " --extra-index-url " + orEnv(extraIndexProxyEnv, idx.extra)
 	}
-	if idx.ExtraURL != "" {
-		line += " --extra-index-url " + orEnv(extraIndexProxyEnv, idx.ExtraURL)
+	for _, h := range idx.trusted {
+		line += " " + shellJoin([]string{uvFlags.trust, h})
 	}
-	if idx.Trust {
-		for _, h := range trustedHosts(idx.URL, idx.ExtraURL) {
-			line += " " + shellJoin([]string{"--allow-insecure-host", h})
-		}
+	if opts := c.optionArgs(uvFlags, idx, resolve); len(opts) > 0 {
+		line += " " + shellJoin(opts)
 	}
 	return line
 }
@@ -130,13 +132,13 @@ func (c *compiler) installScript(group []Distribution) string {
 		for _, d := range group {
 			files = append(files, d.installArg())
 		}
-		return shellJoin(c.pipCommand(append([]string{"--no-deps"}, files...)...))
+		return shellJoin(c.pipPackageCommand(false, append([]string{"--no-deps"}, files...)...))
 	}
 	var lines []string
 	for _, d := range group {
 		lines = append(lines, d.requirementLine())
 	}
-	install := c.uvCommand("pip", "install", "--python", VenvDir+"/bin/python", "--no-deps",
+	install := c.uvCommand(false, "pip", "install", "--python", VenvDir+"/bin/python", "--no-deps",
 		"--link-mode", "copy", "--compile-bytecode", "-r", "-")
 	return fmt.Sprintf("%sprintf '%%s\\n' %s | %s", uvIndexEnv, shellJoin(lines), install)
 }

@@ -142,6 +142,8 @@ func (c *compiler) pipSet() (pipSet, bool) {
 			set.pos = env.LocalWheels[0].Pos
 		}
 	}
+	// Step names show the options as the user wrote them (pip's flags).
+	set.what = append(set.what, c.optionWords()...)
 	return set, true
 }
 
@@ -156,10 +158,20 @@ func (c *compiler) wheelsMount() llb.RunOption {
 	return llb.AddMount(wheelsDir, c.context(paths), llb.Readonly)
 }
 
-// pipCommand is `python -m pip install` with the index flags.
+// pipCommand is `python -m pip install` with config.pip_index's flags, for tools.
 func (c *compiler) pipCommand(extra ...string) []string {
 	args := []string{VenvDir + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check"}
 	args = append(args, c.pipIndexArgs()...)
+	return append(args, extra...)
+}
+
+// pipPackageCommand is pipCommand for a step that resolves or installs the
+// packages: the entries' options apply too.
+func (c *compiler) pipPackageCommand(resolve bool, extra ...string) []string {
+	args := []string{VenvDir + "/bin/python", "-m", "pip", "install", "--disable-pip-version-check"}
+	idx := c.index(true)
+	args = append(args, idx.pipArgs()...)
+	args = append(args, c.optionArgs(pipFlags, idx, resolve)...)
 	return append(args, extra...)
 }
 
@@ -187,7 +199,7 @@ func (c *compiler) pythonPackages(runtime llb.State) []layer {
 		if c.venvWithoutPip() {
 			runtime = c.pipLayer(runtime).st
 		}
-		script := shellJoin(c.pipCommand(set.args...)) + c.ownVenv()
+		script := shellJoin(c.pipPackageCommand(true, set.args...)) + c.ownVenv()
 		opts := append(c.trust(), c.pipCache(), llb.Args([]string{"/bin/sh", "-c", script}),
 			named(fmt.Sprintf("python packages: pip install %s%s", strings.Join(set.what, " "), at(set.pos))))
 		return []layer{{key: "python:" + strings.Join(set.what, " "), st: runtime.Run(append(opts, set.mounts...)...).Root()}}
@@ -224,30 +236,9 @@ func (c *compiler) maxPackageLayers() int {
 	return DefaultMaxPackageLayers
 }
 
-// pipIndexArgs turns config.pip_index into pip flags.
-func (c *compiler) pipIndexArgs() []string { return c.indexArgs("--trusted-host") }
-
-// indexArgs turns config.pip_index into the index flags pip and uv share,
-// and trust into the installer's own flag for a host without valid TLS.
-func (c *compiler) indexArgs(trustFlag string) []string {
-	idx := c.env.PipIndex
-	if idx == nil {
-		return nil
-	}
-	var args []string
-	if idx.URL != "" {
-		args = append(args, "--index-url", idx.URL)
-	}
-	if idx.ExtraURL != "" {
-		args = append(args, "--extra-index-url", idx.ExtraURL)
-	}
-	if idx.Trust {
-		for _, h := range trustedHosts(idx.URL, idx.ExtraURL) {
-			args = append(args, trustFlag, h)
-		}
-	}
-	return args
-}
+// pipIndexArgs turns config.pip_index into pip flags: for the tools (pip,
+// uv), which come from the environment's index whatever the entries say.
+func (c *compiler) pipIndexArgs() []string { return c.index(false).pipArgs() }
 
 // trustedHosts are the host names of the given index URLs, once each.
 func trustedHosts(urls ...string) []string {

@@ -229,14 +229,14 @@ func (c *compiler) resolveState(runtime llb.State) (llb.State, bool) {
 		return llb.State{}, false
 	}
 	out := reportDir + "/" + ResolveFile
-	uvArgs := c.uvCommand("pip", "compile", "--quiet", "--python", VenvDir+"/bin/python",
+	uvArgs := c.uvCommand(true, "pip", "compile", "--quiet", "--python", VenvDir+"/bin/python",
 		"--format", "pylock.toml", "-o", reportDir+"/pylock.toml", reportDir+"/requirements.in")
 	uv := fmt.Sprintf("printf '%%s\\n' %s > %s/requirements.in && %s && mv %s/pylock.toml %s",
 		shellJoin(set.lines()), reportDir, uvArgs, reportDir, out)
 	// --report needs pip 22.2; older distributions ship older ones.
 	upgrade := fmt.Sprintf(`%s/bin/python -c 'import pip, sys; sys.exit(tuple(int(x) for x in pip.__version__.split(".")[:2]) < (22, 2))' || %s`,
 		VenvDir, shellJoin(c.pipCommand("--quiet", "pip>=22.2")))
-	pip := upgrade + " && " + shellJoin(c.pipCommand(append([]string{"--dry-run", "--ignore-installed", "--quiet", "--report", out}, set.args...)...))
+	pip := upgrade + " && " + shellJoin(c.pipPackageCommand(true, append([]string{"--dry-run", "--ignore-installed", "--quiet", "--report", out}, set.args...)...))
 	script := fmt.Sprintf("if [ -x %s ]; then %s%s; else %s; fi", uvBinary, uvIndexEnv, uv, pip)
 	opts := append(c.trust(), c.pipCache(), c.uvCache(), c.uvTool(runtime), llb.Args([]string{"/bin/sh", "-c", script}),
 		named(fmt.Sprintf("python packages: resolve %s%s", strings.Join(set.what, " "), at(set.pos))))

@@ -37,6 +37,9 @@ type Environment struct {
 	AptPackages    []Package  `json:"apt_packages,omitempty"`
 	PipIndex       *PipIndex  `json:"pip_index,omitempty"`
 	PythonPackages []Package  `json:"python_packages,omitempty"`
+	// PipOptions are the pip options given in install.python_packages
+	// entries; nil when none were.
+	PipOptions *PipOptions `json:"pip_options,omitempty"`
 	// Requirements and LocalWheels are paths relative to the build context.
 	Requirements []File `json:"requirements,omitempty"`
 	LocalWheels  []File `json:"local_wheels,omitempty"`
@@ -115,6 +118,22 @@ type PipIndex struct {
 	ExtraURL string `json:"extra_url,omitempty"`
 	Trust    bool   `json:"trust,omitempty"`
 	Pos      Pos    `json:"pos"`
+}
+
+// PipOptions are pip options written in install.python_packages entries, as
+// envd v1 handed them to pip ("torch --index-url URL", "--pre"). envd
+// resolves the packages of every call together, so these are the options of
+// that one resolve, merged from the calls by lang (docs/build-file.md says how).
+type PipOptions struct {
+	// IndexURL replaces config.pip_index's URL (or PyPI) for the packages.
+	IndexURL       string   `json:"index_url,omitempty"`
+	ExtraIndexURLs []string `json:"extra_index_urls,omitempty"`
+	FindLinks      []string `json:"find_links,omitempty"`
+	TrustedHosts   []string `json:"trusted_hosts,omitempty"`
+	Pre            bool     `json:"pre,omitempty"`
+	NoDeps         bool     `json:"no_deps,omitempty"`
+	// Pos is the first entry that gave an option.
+	Pos Pos `json:"pos"`
 }
 
 // AptSource replaces /etc/apt/sources.list with Source.

@@ -63,6 +63,9 @@ func (e *Environment) Validate() error {
 			add(Errorf(p.Pos, `give a name with an optional version, e.g. "numpy" or "numpy>=1.26,<2"; put markers and URLs in a requirements file`, "invalid python requirement %q", p.Name))
 		}
 	}
+	if e.PipOptions != nil {
+		errs = append(errs, e.PipOptions.validate()...)
+	}
 	for _, p := range e.VSCodeExtensions {
 		if IsLocalVSIX(p.Name) {
 			if err := checkContextPath(p.Name); err != "" {

@@ -85,7 +85,7 @@ func TestBuiltins(t *testing.T) {
 		{"install.python version", []string{`install.python(version="3.9")`}, ir.Environment{Python: &ir.Python{Version: "3.9", Pos: l2}}},
 		{"install.python after packages", []string{`install.python_packages(["numpy"])`, `install.python("3.12")`}, ir.Environment{
 			Python:         &ir.Python{Version: "3.12", Pos: l3},
-			PythonPackages: pkgs(l2, "numpy"),
+			PythonPackages: pkgs(at(2, 30), "numpy"),
 		}},
 		{"install.python same version as base", []string{`base(os="ubuntu22.04", language="python3.10")`, `install.python("3.10")`}, ir.Environment{
 			Base:   ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "python3.10", Dev: true, Pos: l2},
@@ -106,7 +106,7 @@ func TestBuiltins(t *testing.T) {
 		}, ir.Environment{
 			Base:           ir.Base{Image: "docker.io/library/debian:bookworm", Dev: true, Pos: l2},
 			Python:         &ir.Python{Pos: l3},
-			PythonPackages: append(pkgs(l3, "numpy", "pandas>=2"), pkgs(l4, "rich")...),
+			PythonPackages: append(append(pkgs(at(3, 35), "numpy"), pkgs(at(3, 44), "pandas>=2")...), pkgs(at(4, 29), "rich")...),
 			Requirements:   []ir.File{{Path: "requirements.txt", Pos: l3}},
 			LocalWheels:    []ir.File{{Path: "wheels/a.whl", Pos: l3}},
 		}},

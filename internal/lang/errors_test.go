@@ -103,8 +103,9 @@ func TestErrors(t *testing.T) {
 		{"go twice", build(`install.go()`, `install.go("1.24.1")`), "", at(3, 5), []string{"install.go() already called at build.envd:2:5"}},
 		{"two env files", build(`install.conda_packages(env_file="a.yml")`, `install.conda_packages(env_file="b.yml")`), "", at(3, 5), []string{"env_file already given at build.envd:2:5"}},
 
-		// 9. ir.Validate, with the position of the call
-		{"bad python package", build(`install.python_packages(name=["numpy; rm -rf /"])`), "", at(2, 5), []string{`invalid python requirement "numpy; rm -rf /"`}},
+		// 9. ir.Validate, with the position of the call (of the entry for python packages)
+		{"bad python package", build(`install.python_packages(name=["numpy", "numpy=1.2"])`), "", at(2, 44), []string{`invalid python requirement "numpy=1.2"`}},
+		{"shell in python package", build(`install.python_packages(name=["numpy; rm -rf /"])`), "", at(2, 35), []string{`entry "numpy; rm -rf /" holds ";"`, "never to a shell"}},
 		{"bad apt package", build(`install.apt_packages(["Git"])`), "", at(2, 5), []string{`invalid apt package name "Git"`}},
 		{"bad python version", build(`install.python("3.x")`), "", at(2, 5), []string{`python version "3.x" is not a Python 3 version`}},
 		{"empty run", build(`base(os="ubuntu20.04")`, "run([])"), "", at(3, 5), []string{"run() has no commands"}},

@@ -23,7 +23,7 @@ import (
 // 30 s in CI, `go test -fuzz=FuzzLoad ./internal/lang` for longer.
 func FuzzLoad(f *testing.F) {
 	var seeds []string
-	for _, pattern := range []string{"testdata/*.envd", "../../examples/*/build.envd"} {
+	for _, pattern := range []string{"testdata/*.envd", "testdata/original/*.envd", "../../examples/*/build.envd"} {
 		files, _ := filepath.Glob(pattern)
 		seeds = append(seeds, files...)
 	}
@@ -44,6 +44,8 @@ func FuzzLoad(f *testing.F) {
 		build("build()"),
 		"def build(:\n",
 		build(`install.python_packages(name=["numpy; rm -rf /"])`),
+		build(`install.python_packages(name=["torch --index-url https://download.pytorch.org/whl/cpu", "--pre", "-f", "file:///w"])`),
+		build(`install.python_packages(name=["a --no-deps"])`, `install.python_packages(name=["-i=x", "--trusted-host"])`),
 	} {
 		f.Add([]byte(src))
 	}

@@ -48,6 +48,9 @@ func TestErrorMessagesGolden(t *testing.T) {
 		{name: "wrong_type", files: map[string]string{"build.envd": build(`install.python_packages(name=3)`)}},
 		{name: "missing_argument", files: map[string]string{"build.envd": build(`install.cuda(cudnn="8")`)}},
 		{name: "invalid_package", files: map[string]string{"build.envd": build(`install.python_packages(["numpy; rm -rf /"])`)}},
+		{name: "pip_option_refused", files: map[string]string{"build.envd": build(`install.python_packages(["numpy", "mylib --target /opt/lib"])`)}},
+		{name: "pip_option_no_value", files: map[string]string{"build.envd": build(`install.python_packages(["torch", "--index-url"])`)}},
+		{name: "pip_option_bad_url", files: map[string]string{"build.envd": build(`install.python_packages(["torch -i download.pytorch.org/whl/cpu"])`)}},
 		{name: "include_cycle", files: map[string]string{
 			"build.envd": "lib = include(path=\"lib/a.envd\")\n" + build("pass"),
 			"lib/a.envd": "b = include(path=\"b.envd\")\n",

@@ -21,8 +21,9 @@ var installModule = newModule("install", "What goes into the image.",
 	member{name: "system_packages", h: installApt, doc: "install.apt_packages under envd v0's name.", params: []string{
 		`name?:strs=[]`,
 	}},
-	member{name: "python_packages", h: installPythonPackages, doc: "Install Python packages into the venv (implies install.python()). They are resolved together, then each installs in a layer of its own, with uv (fetched from the package index) or pip when the index has no uv.", params: []string{
-		`name?:strs=[]  # requirements such as "numpy" or "torch>=2.1"`,
+	member{name: "python_packages", h: installPythonPackages, doc: "Install Python packages into the venv (implies install.python()). They are resolved together, then each installs in a layer of its own, with uv (fetched from the package index) or pip when the index has no uv. " +
+		"Entries may carry pip options, as envd v1 handed them to pip: " + pipOptionsAccepted + "; they apply to the one resolve of every call (docs/build-file.md).", params: []string{
+		`name?:strs=[]  # requirements such as "numpy" or "torch>=2.1", and pip options such as "torch --index-url URL"`,
 		`requirements?:str=""  # a requirements file in the build directory`,
 		`local_wheels?:strs=[]  # wheel files in the build directory`,
 	}},
@@ -88,13 +89,22 @@ func packages(names []string, pos ir.Pos) []ir.Package {
 func installPythonPackages(c *call, a args) error {
 	c.implyPython()
 	env := &c.s.env
-	env.PythonPackages = append(env.PythonPackages, packages(a.strs("name"), c.pos)...)
-	if r := a.str("requirements", ""); r != "" {
+	names := a.strs("name")
+	pkgs, opts, err := pipEntries(names, c.itemPositions("name", 0, len(names)))
+	if err != nil {
+		return err
+	}
+	env.PythonPackages = append(env.PythonPackages, pkgs...)
+	r, wheels := a.str("requirements", ""), a.strs("local_wheels")
+	if r != "" {
 		env.Requirements = append(env.Requirements, ir.File{Path: r, Pos: c.pos})
 	}
-	for _, w := range a.strs("local_wheels") {
+	for _, w := range wheels {
 		env.LocalWheels = append(env.LocalWheels, ir.File{Path: w, Pos: c.pos})
 	}
+	opts.installs = len(pkgs) > 0 || r != "" || len(wheels) > 0
+	opts.call = c.pos
+	c.s.pipCalls = append(c.s.pipCalls, opts)
 	return nil
 }
 

@@ -125,6 +125,9 @@ func (l Loader) LoadSource(filename string, src []byte, fn string) (res *Result,
 	}
 
 	env := s.finish()
+	if env.PipOptions, err = mergePipCalls(s.pipCalls, env.Jupyter); err != nil {
+		return nil, err
+	}
 	if err := env.ApplyCUDA(); err != nil {
 		return nil, err
 	}

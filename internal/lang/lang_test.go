@@ -56,8 +56,9 @@ func TestArticle(t *testing.T) {
 	p := func(f string, line int) ir.Pos { return ir.Pos{File: f, Line: line, Col: 5} }
 	mnist := func(f string) []ir.Package {
 		var pkgs []ir.Package
-		for _, n := range []string{"tensorflow", "numpy", "opencv-python", "matplotlib"} {
-			pkgs = append(pkgs, ir.Package{Name: n, Pos: p(f, 19)})
+		// Each entry's own position: a mistake in one points at it.
+		for i, n := range []string{"tensorflow", "numpy", "opencv-python", "matplotlib"} {
+			pkgs = append(pkgs, ir.Package{Name: n, Pos: ir.Pos{File: f, Line: 20 + i, Col: 9}})
 		}
 		return pkgs
 	}
@@ -71,7 +72,7 @@ func TestArticle(t *testing.T) {
 			Base:           withImage(ubuntu2004(a1, 2, "python"), "docker.io/nvidia/cuda:11.6.2-cudnn8-devel-ubuntu20.04"),
 			Python:         &ir.Python{Pos: p(a1, 2)},
 			CUDA:           &ir.CUDA{Version: "11.6", CUDNN: "8", Pos: p(a1, 3)},
-			PythonPackages: []ir.Package{{Name: "tensorflow-gpu", Pos: p(a1, 4)}},
+			PythonPackages: []ir.Package{{Name: "tensorflow-gpu", Pos: ir.Pos{File: a1, Line: 5, Col: 9}}},
 		}},
 		{path: a2, want: &ir.Environment{
 			Base:             ubuntu2004(a2, 2, "python3"),
@@ -94,8 +95,8 @@ func TestArticle(t *testing.T) {
 			Python:      &ir.Python{Pos: p(a3, 2)},
 			AptPackages: []ir.Package{{Name: "libgl1", Pos: p(a3, 16)}},
 			PythonPackages: append(mnist(a3),
-				ir.Package{Name: "streamlit", Pos: p(a3, 6)},
-				ir.Package{Name: "streamlit_drawable_canvas", Pos: p(a3, 6)}),
+				ir.Package{Name: "streamlit", Pos: ir.Pos{File: a3, Line: 7, Col: 9}},
+				ir.Package{Name: "streamlit_drawable_canvas", Pos: ir.Pos{File: a3, Line: 8, Col: 9}}),
 			Expose:  []ir.Expose{{EnvdPort: 8501, HostPort: 8501, Service: "streamlit", Pos: p(a3, 10)}},
 			Daemons: []ir.Daemon{{Command: []string{"streamlit", "run", "~/streamlit-mnist/app.py"}, Pos: p(a3, 11)}},
 		}},

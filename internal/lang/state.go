@@ -21,6 +21,9 @@ type state struct {
 	// each attribute to the start of the expression, so positions point at
 	// "install.cuda(...)" rather than at its parenthesis.
 	starts map[string]map[lineCol]syntax.Position
+	// calls maps, per file, the '(' of each call to the call, so a builtin
+	// can point at one of its arguments.
+	calls map[string]map[lineCol]*syntax.CallExpr
 	// read lists every file read, in order: the build file, included
 	// modules, envd.lock.
 	read []string
@@ -34,6 +37,7 @@ type state struct {
 	outOfMemory atomic.Uint64 // the memory limit, once it was hit (watchMemory)
 	memBase     uint64        // the heap when the load began
 	inc         *includes     // include() bookkeeping
+	pipCalls    []pipCall     // each install.python_packages call, in order
 }
 
 const stateKey = "envd.lang.state"
@@ -41,7 +45,8 @@ const stateKey = "envd.lang.state"
 type lineCol struct{ line, col int32 }
 
 func newState(path string, opts Loader) *state {
-	return &state{path: path, opts: opts, starts: map[string]map[lineCol]syntax.Position{}, first: map[string]ir.Pos{}}
+	return &state{path: path, opts: opts, starts: map[string]map[lineCol]syntax.Position{},
+		calls: map[string]map[lineCol]*syntax.CallExpr{}, first: map[string]ir.Pos{}}
 }
 
 // exec parses and runs one file (the build file or an included module) on
@@ -60,7 +65,7 @@ func (s *state) exec(thread *starlark.Thread, filename string, src []byte) (star
 		return nil, err
 	}
 	guardOps(f)
-	s.starts[filename] = exprStarts(f)
+	s.starts[filename], s.calls[filename] = exprStarts(f)
 	prog, err := starlark.FileProgram(f, fileGlobals.Has)
 	if err != nil {
 		return nil, s.resolveErrors(err, f)
@@ -72,18 +77,19 @@ func (s *state) exec(thread *starlark.Thread, filename string, src []byte) (star
 	return globals, nil
 }
 
-func exprStarts(f *syntax.File) map[lineCol]syntax.Position {
-	m := map[lineCol]syntax.Position{}
+func exprStarts(f *syntax.File) (map[lineCol]syntax.Position, map[lineCol]*syntax.CallExpr) {
+	m, calls := map[lineCol]syntax.Position{}, map[lineCol]*syntax.CallExpr{}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.CallExpr:
 			m[lineCol{n.Lparen.Line, n.Lparen.Col}] = syntax.Start(n)
+			calls[lineCol{n.Lparen.Line, n.Lparen.Col}] = n
 		case *syntax.DotExpr:
 			m[lineCol{n.Dot.Line, n.Dot.Col}] = syntax.Start(n)
 		}
 		return true
 	})
-	return m
+	return m, calls
 }
 
 func (s *state) pos(p syntax.Position) ir.Pos {
@@ -93,22 +99,25 @@ func (s *state) pos(p syntax.Position) ir.Pos {
 	return ir.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
 }
 
-// innermost returns the position of the innermost frame in a file of this
-// load: the builtin call or the failing expression, even inside a helper
-// function or an included module.
-func (s *state) innermost(stack starlark.CallStack) ir.Pos {
-	p, _ := s.innermostFrame(stack)
-	return p
-}
-
-// innermostFrame also returns the name of the function running there.
+// innermostFrame returns the position of the innermost frame in a file of
+// this load (the builtin call or the failing expression, even inside a
+// helper function or an included module) and the function running there.
 func (s *state) innermostFrame(stack starlark.CallStack) (ir.Pos, string) {
-	for i := len(stack) - 1; i >= 0; i-- {
-		if _, ours := s.starts[stack[i].Pos.Filename()]; ours {
-			return s.pos(stack[i].Pos), stack[i].Name
-		}
+	if f, ok := s.innermostCall(stack); ok {
+		return s.pos(f.Pos), f.Name
 	}
 	return ir.Pos{File: s.path}, ""
+}
+
+// innermostCall is the innermost frame in a file of this load, as Starlark
+// has it: at a call, the position of its '('.
+func (s *state) innermostCall(stack starlark.CallStack) (starlark.CallFrame, bool) {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if _, ours := s.starts[stack[i].Pos.Filename()]; ours {
+			return stack[i], true
+		}
+	}
+	return starlark.CallFrame{}, false
 }
 
 // finish fills in what the file left out.
@@ -127,6 +136,69 @@ type call struct {
 	thread *starlark.Thread
 	name   string // "install.cuda"
 	pos    ir.Pos
+	expr   *syntax.CallExpr // the call in the file; nil when unknown
+}
+
+// itemPositions returns where each of the n items of the list argument
+// given as param (or positionally at index) is written, for errors about
+// one item: the item's own place when the argument is a list or tuple
+// written out (or a single string), else the call's.
+func (c *call) itemPositions(param string, index, n int) []ir.Pos {
+	out := make([]ir.Pos, n)
+	for i := range out {
+		out[i] = c.pos
+	}
+	arg := c.argExpr(param, index)
+	var items []syntax.Expr
+	switch x := arg.(type) {
+	case *syntax.ListExpr:
+		items = x.List
+	case *syntax.TupleExpr:
+		items = x.List
+	case *syntax.ParenExpr:
+		if t, ok := x.X.(*syntax.TupleExpr); ok {
+			items = t.List
+		}
+	case *syntax.Literal:
+		items = []syntax.Expr{x}
+	}
+	if len(items) != n {
+		return out
+	}
+	for i, e := range items {
+		p := syntax.Start(e)
+		out[i] = ir.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
+	}
+	return out
+}
+
+// argExpr finds the expression of an argument in the call; nil when it is
+// not written there (a default, *args or **kwargs).
+func (c *call) argExpr(param string, index int) syntax.Expr {
+	if c.expr == nil {
+		return nil
+	}
+	positional := 0
+	for _, a := range c.expr.Args {
+		switch a := a.(type) {
+		case *syntax.BinaryExpr:
+			if id, ok := a.X.(*syntax.Ident); ok && a.Op == syntax.EQ {
+				if id.Name == param {
+					return a.Y
+				}
+				continue
+			}
+		case *syntax.UnaryExpr:
+			if a.Op == syntax.STAR || a.Op == syntax.STARSTAR {
+				return nil
+			}
+		}
+		if positional == index {
+			return a
+		}
+		positional++
+	}
+	return nil
 }
 
 func (c *call) errorf(hint, format string, a ...any) *ir.Error {
@@ -206,7 +278,10 @@ func newBuiltin(name string, m member) *starlark.Builtin {
 		if !ok {
 			return nil, fmt.Errorf("%s: called outside of an envd build file", name)
 		}
-		c := &call{s: s, thread: thread, name: name, pos: s.innermost(thread.CallStack())}
+		c := &call{s: s, thread: thread, name: name, pos: ir.Pos{File: s.path}}
+		if f, ok := s.innermostCall(thread.CallStack()); ok {
+			c.pos, c.expr = s.pos(f.Pos), s.calls[f.Pos.Filename()][lineCol{f.Pos.Line, f.Pos.Col}]
+		}
 		a, err := c.unpack(params, pos, kwargs)
 		if err != nil {
 			return nil, err
