@@ -42,13 +42,13 @@ const (
 	LabelName       = "dev.envd.name"
 	LabelProjectDir = "dev.envd.project-dir"
 	// LabelProjectPath is where the project is inside.
-	LabelProjectPath  = "dev.envd.project-path"
-	LabelStateDir     = "dev.envd.state-dir"
-	LabelUser         = "dev.envd.user"
+	LabelProjectPath = "dev.envd.project-path"
+	LabelStateDir    = "dev.envd.state-dir"
+	LabelUser        = "dev.envd.user"
 	// LabelOwner names the envd that made an environment (its user key's
 	// fingerprint): another user of the same Docker, server or namespace
 	// has another, and may not take the environment over.
-	LabelOwner = "dev.envd.owner"
+	LabelOwner        = "dev.envd.owner"
 	LabelForwardAgent = "dev.envd.forward-agent"
 	// LabelCommands is the build file's runtime.command, as JSON: envd exec
 	// --command NAME runs one.
