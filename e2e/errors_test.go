@@ -34,7 +34,7 @@ func TestFailingStepsAreExplained(t *testing.T) {
     config.pip_index(url="` + srv.URL() + `", trust=True)
     install.python_packages(name=["no-such-wheel"])
 `,
-			want: []string{"build.envd:4:5: step failed", "resolve no-such-wheel", "exit code 1", "no-such-wheel was not found in the package registry"},
+			want: []string{"build.envd:4:35: step failed", "resolve no-such-wheel", "exit code 1", "no-such-wheel was not found in the package registry"},
 		},
 		{
 			name: "run",
