@@ -308,7 +308,7 @@ func TestSSHRuntimeFailures(t *testing.T) {
 func (s sshServer) userWithoutDocker(t *testing.T) string {
 	t.Helper()
 	const name, uid = "envd-nodocker", 3457
-	home := "/var/lib/envd-sshhost/home/" + name // visible on the server, as the script's own user's home is
+	home := "/var/lib/envd-sshhost/home/" + name    // visible on the server, as the script's own user's home is
 	exec.Command("userdel", "--remove", name).Run() // left over from a killed run
 	if out, err := exec.Command("useradd", "--uid", strconv.Itoa(uid), "--user-group", "--home-dir", home, "--create-home", "--shell", "/bin/bash", name).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
