@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"envd.dev/envd/internal/testing/pyindex"
 )
@@ -403,7 +404,13 @@ func TestCloseRemovesWheels(t *testing.T) {
 		}
 		link, _ := wheelLink(t, p, "alpha", alphaWheel)
 		get(t, link)
-		if files, _ := filepath.Glob(filepath.Join(dir, "*.whl")); len(files) != 1 {
+		// The wheel streams to the client as it arrives and is moved into
+		// place once whole: the client may have it all a moment before.
+		var files []string
+		for deadline := time.Now().Add(5 * time.Second); len(files) != 1 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			files, _ = filepath.Glob(filepath.Join(dir, "*.whl"))
+		}
+		if len(files) != 1 {
 			t.Fatalf("wheels in Dir before Close: %v", files)
 		}
 		if err := p.Close(); err != nil {
