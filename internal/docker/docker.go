@@ -23,8 +23,6 @@ import (
 // socket), or to one that ConnectVia reaches.
 type Client struct {
 	api *client.Client
-	// where names the daemon in messages.
-	where string
 }
 
 // NotReachableError says Docker did not answer, and how to fix it.
@@ -64,7 +62,7 @@ func Connect(ctx context.Context) (*Client, error) {
 		api.Close()
 		return nil, &NotReachableError{Host: host(), Err: err}
 	}
-	return &Client{api: api, where: host()}, nil
+	return &Client{api: api}, nil
 }
 
 // ConnectVia returns a client of the Docker that dial reaches (a server's,
@@ -83,11 +81,8 @@ func ConnectVia(ctx context.Context, where string, dial func(ctx context.Context
 		api.Close()
 		return nil, &NotReachableError{Host: where, Err: err, Remote: true}
 	}
-	return &Client{api: api, where: where}, nil
+	return &Client{api: api}, nil
 }
-
-// Where names the daemon: its DOCKER_HOST, or the server's address.
-func (c *Client) Where() string { return c.where }
 
 func host() string {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
