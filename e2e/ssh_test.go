@@ -124,6 +124,14 @@ func TestSSHRuntimeNotRoot(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(dir, "made-here")); err != nil || int(st.Sys().(*syscall.Stat_t).Uid) != u.uid {
 		t.Errorf("a file made on the server, synced back: %v, %+v; want it to be %s's", err, st, u.name)
 	}
+	// envd build plans the image envd up runs: up after it builds nothing.
+	u.must(t, dir, "envd", "down", name)
+	if r := u.must(t, dir, "envd", "build", "--force", "--progress", "plain"); !strings.Contains(r.stdout+r.stderr, "built") {
+		t.Errorf("envd build on the server: %s", r)
+	}
+	if r := u.must(t, dir, "envd", "up", "--detach", "--progress", "plain"); !strings.Contains(r.stderr, "up to date") {
+		t.Errorf("up after envd build rebuilt the image (envd build planned another one):\n%s", r)
+	}
 	u.must(t, dir, "envd", "destroy", name)
 	filepath.WalkDir(u.home, func(p string, d fs.DirEntry, err error) error {
 		if fi, ierr := d.Info(); err == nil && ierr == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {

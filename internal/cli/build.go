@@ -390,6 +390,12 @@ func runBuild(ctx context.Context, s streams, o *buildOptions) error {
 		o.push = c.Kube.Registry
 		o.projectCopied = true
 	}
+	if c.RuntimeKind() == builderctx.RuntimeSSH && o.output == "" {
+		// Into the server's Docker, for envd up there: the same image up
+		// plans (its dev user keeps the image's UID, as the copied project
+		// is that user's), so that up finds it built.
+		o.projectCopied = true
+	}
 	p, err := o.plan()
 	if err != nil {
 		return err
