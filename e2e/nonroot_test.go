@@ -24,18 +24,25 @@ import (
 type dockerUser struct {
 	name, home string
 	uid, gid   int
-	bin        string // a directory it can read, holding envd, envd-agent and buildkitd
+	bin        string   // a directory it can read, holding envd, envd-agent and buildkitd
+	env        []string // more of its environment (XDG_RUNTIME_DIR)
 }
 
 func newDockerUser(t *testing.T, uid int) *dockerUser {
+	t.Helper()
+	return newLocalUser(t, uid, "--groups", "docker")
+}
+
+// newLocalUser is a real account with the useradd options given.
+func newLocalUser(t *testing.T, uid int, options ...string) *dockerUser {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root to add a local user")
 	}
 	name := fmt.Sprintf("envd-nr-%d", uid)
 	exec.Command("userdel", "-r", name).Run() // left over from a killed run
-	if out, err := exec.Command("useradd", "--uid", strconv.Itoa(uid), "--gid", "users", "--groups", "docker",
-		"--create-home", "--shell", "/bin/bash", name).CombinedOutput(); err != nil {
+	args := append([]string{"--uid", strconv.Itoa(uid), "--gid", "users"}, options...)
+	if out, err := exec.Command("useradd", append(args, "--create-home", "--shell", "/bin/bash", name)...).CombinedOutput(); err != nil {
 		t.Fatalf("useradd %s: %v\n%s", name, err, out)
 	}
 	u := &dockerUser{name: name, home: "/home/" + name, uid: uid, gid: 100}
@@ -99,7 +106,7 @@ func (u *dockerUser) runGroups(t *testing.T, groups, dir string, argv ...string)
 	t.Helper()
 	args := append([]string{"--reuid=" + strconv.Itoa(u.uid), "--regid=" + strconv.Itoa(u.gid), groups, "--"}, argv...)
 	cmd := exec.Command("setpriv", args...)
-	cmd.Env = []string{"PATH=" + u.bin + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + u.home, "USER=" + u.name, "LANG=C"}
+	cmd.Env = append([]string{"PATH=" + u.bin + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + u.home, "USER=" + u.name, "LANG=C"}, u.env...)
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -28,7 +28,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MIRROR=${ENVD_INFRA_MIRROR:-127.0.0.1:5000}
 # The first docker on PATH may be a newer client that does not match Debian's daemon; use Debian's.
 DOCKER=/usr/bin/docker
-PACKAGES=(docker.io runc docker-registry debootstrap curl python3-pip)
+# Podman 4.3 and what rootless Podman needs (uidmap; slirp4netns and fuse-overlayfs where /dev/net/tun and
+# /dev/fuse are usable). runc is listed, and installed with podman, so that apt does not pick crun for podman's
+# "crun | runc": crun refuses a cgroup v1 hybrid host, where nothing would run.
+PACKAGES=(docker.io runc docker-registry debootstrap curl python3-pip podman uidmap slirp4netns fuse-overlayfs)
 ROOTFS_TAR=$CACHE/debian-bookworm-rootfs.tar
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -48,6 +48,8 @@ type Context struct {
 	Kube    *Kube  `json:"kubernetes,omitempty"`
 	// SSH is the server of RuntimeSSH.
 	SSH *SSH `json:"ssh,omitempty"`
+	// Podman is the service of RuntimePodman.
+	Podman *Podman `json:"podman,omitempty"`
 	// Cache is a registry REF[:TAG] holding the team's build cache: builds
 	// import it, and envd build exports to it.
 	Cache string `json:"cache,omitempty"`
@@ -60,7 +62,16 @@ const (
 	// RuntimeSSH: a server's Docker, reached with the user's OpenSSH; the
 	// managed builder runs there too (--runtime ssh://USER@HOST[:PORT]).
 	RuntimeSSH = "ssh"
+	// RuntimePodman: the user's Podman, through its Docker-compatible
+	// API; the managed builder runs as a container in it.
+	RuntimePodman = "podman"
 )
+
+// Podman names the service of a podman context.
+type Podman struct {
+	// Socket is its API socket; "" finds it each time (podman.Sockets).
+	Socket string `json:"socket,omitempty"`
+}
 
 // SSH names the server of an ssh context.
 type SSH struct {
@@ -107,10 +118,11 @@ func (c Context) IsManaged() bool {
 func (c Context) IsKubePod() bool { return c.Builder == KubePod }
 
 // ManagedInContainer reports whether c's managed builder runs as a
-// container: asked for, on a server (RuntimeSSH), or because envd is not
-// root (euid).
+// container: asked for, on a server (RuntimeSSH), in Podman, or because
+// envd is not root (euid).
 func (c Context) ManagedInContainer(euid int) bool {
-	return c.Builder == ManagedContainer || (c.IsManaged() && (euid != 0 || c.RuntimeKind() == RuntimeSSH))
+	k := c.RuntimeKind()
+	return c.Builder == ManagedContainer || (c.IsManaged() && (euid != 0 || k == RuntimeSSH || k == RuntimePodman))
 }
 
 // Kinds of Error, for errors.Is.
@@ -236,7 +248,13 @@ var registryRE = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$
 // checkRuntime validates the runtime settings and makes paths absolute.
 func checkRuntime(c *Context) error {
 	switch c.Runtime {
-	case "", RuntimeDocker:
+	case "", RuntimeDocker, RuntimePodman:
+		if c.Runtime == RuntimePodman {
+			return checkPodman(c)
+		}
+		if c.Podman != nil {
+			return invalid("add --runtime podman, or drop --podman-socket", "context %q: --podman-socket is for --runtime podman", c.Name)
+		}
 		if c.SSH != nil {
 			return invalid("drop the ssh settings", "context %q: ssh settings are for --runtime ssh://", c.Name)
 		}
@@ -254,7 +272,10 @@ func checkRuntime(c *Context) error {
 		if strings.HasPrefix(c.Runtime, "ssh://") {
 			return checkSSH(c)
 		}
-		return invalid("use --runtime docker, kubernetes or ssh://USER@HOST[:PORT]", "context %q: unknown runtime %q", c.Name, c.Runtime)
+		return invalid("use --runtime docker, podman, kubernetes or ssh://USER@HOST[:PORT]", "context %q: unknown runtime %q", c.Name, c.Runtime)
+	}
+	if c.Podman != nil {
+		return invalid("drop --podman-socket", "context %q: --podman-socket is for --runtime podman", c.Name)
 	}
 	if c.SSH != nil {
 		return invalid("drop the ssh settings", "context %q: ssh settings are for --runtime ssh://", c.Name)
@@ -312,6 +333,28 @@ func checkTLS(t TLS) (TLS, error) {
 // checkSSH turns --runtime ssh://... into RuntimeSSH and its server. The
 // build runs on the server, in envd's managed builder there: an image
 // built elsewhere would cross the network.
+func checkPodman(c *Context) error {
+	if c.Kube != nil || c.SSH != nil {
+		return invalid("drop --kubeconfig, --kube-context, --namespace and --registry", "context %q: the cluster settings are for --runtime kubernetes", c.Name)
+	}
+	if c.Builder != Managed && c.Builder != ManagedContainer {
+		return invalid("drop --builder: envd runs its builder as a container in Podman, which pushes the image straight into Podman",
+			"context %q: a podman runtime builds with envd's managed builder in Podman, not %s", c.Name, c.Builder)
+	}
+	if c.Podman != nil && c.Podman.Socket != "" {
+		sock := strings.TrimPrefix(c.Podman.Socket, "unix://")
+		abs, err := filepath.Abs(sock)
+		if err != nil {
+			return err
+		}
+		c.Podman.Socket = abs
+	}
+	if c.Podman != nil && c.Podman.Socket == "" {
+		c.Podman = nil
+	}
+	return nil
+}
+
 func checkSSH(c *Context) error {
 	h, err := sshhost.Parse(c.Runtime)
 	if err != nil {

@@ -91,6 +91,9 @@ func (o Options) containerSocketDir() string {
 func ensureContainer(ctx context.Context, o Options) (string, error) {
 	dk := o.Container
 	owner, where := &[2]int{os.Getuid(), os.Getgid()}, forHere
+	if o.UserNamespace {
+		owner = &[2]int{0, 0}
+	}
 	if o.Remote {
 		// The socket stays in the container, where root dials it.
 		owner, where = nil, forRemote

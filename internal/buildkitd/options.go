@@ -49,6 +49,10 @@ type Options struct {
 	// ContainerName(o), made from Dir. A remote builder needs a name of its
 	// own: a local directory means nothing on that machine.
 	ContainerName string
+	// UserNamespace, with Container: the engine runs containers in a user
+	// namespace where its root is this user (rootless Podman), so the
+	// socket goes to root there to be this user's here.
+	UserNamespace bool
 }
 
 const (

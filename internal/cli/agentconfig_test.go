@@ -6,6 +6,7 @@ import (
 
 	"envd.dev/envd/internal/agent"
 	"envd.dev/envd/internal/ir"
+	"envd.dev/envd/internal/runtime"
 )
 
 // The Jupyter token is in no process's argv (every host user can read
@@ -16,7 +17,7 @@ func TestJupyterTokenNotOnCommandLine(t *testing.T) {
 	}{{"generated token", ""}, {"fixed token", "my-fixed-token"}} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &buildPlan{project: "proj", env: &ir.Environment{Jupyter: &ir.Jupyter{Token: tt.fixed}}}
-			cfg, token, err := agentConfig(p, "proj", &agent.User{Name: "envd", UID: 1234, GID: 1234, Home: "/home/envd"})
+			cfg, token, err := agentConfig(p, "proj", &agent.User{Name: "envd", UID: 1234, GID: 1234, Home: "/home/envd"}, inContainer)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,6 +40,35 @@ func TestJupyterTokenNotOnCommandLine(t *testing.T) {
 				if strings.Contains(v, token) {
 					t.Errorf("the token is in every session's environment (%s)", k)
 				}
+			}
+		})
+	}
+}
+
+// On a host network the agent's sshd and Jupyter listen on the host ports
+// envd chose, on loopback unless asked otherwise; elsewhere on their own
+// ports on every address of the environment's network.
+func TestAgentListens(t *testing.T) {
+	ports := []runtime.Port{{Name: "ssh", ContainerPort: 2222, HostPort: 40001}, {Name: "jupyter", ContainerPort: 8888, HostIP: "0.0.0.0", HostPort: 40002}}
+	for _, tt := range []struct {
+		name         string
+		listen       listenFunc
+		ssh, jupyter string
+	}{
+		{"own network", inContainer, "0.0.0.0:2222", "--ip=0.0.0.0 --port=8888"},
+		{"host network", onHost(ports), "127.0.0.1:40001", "--ip=0.0.0.0 --port=40002"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &buildPlan{project: "proj", env: &ir.Environment{Jupyter: &ir.Jupyter{}}}
+			cfg, _, err := agentConfig(p, "proj", &agent.User{Name: "envd", UID: 1000, GID: 1000, Home: "/home/envd"}, tt.listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.SSH.Listen != tt.ssh {
+				t.Errorf("sshd listens on %s, want %s", cfg.SSH.Listen, tt.ssh)
+			}
+			if cmd := strings.Join(cfg.Services[0].Command, " "); !strings.Contains(cmd, tt.jupyter) {
+				t.Errorf("jupyter %q, want %q in it", cmd, tt.jupyter)
 			}
 		})
 	}

@@ -58,8 +58,11 @@ type buildOptions struct {
 	// default IDs; otherwise the project is shared with this machine, as
 	// with the local Docker (see devIDs).
 	projectCopied bool
-	cache         cacheFlags
-	platform      string
+	// userMapped, set for rootless Podman: the host user is the image's
+	// dev user inside (keep-id), so the image keeps its own dev UID.
+	userMapped bool
+	cache      cacheFlags
+	platform   string
 	// exportCache: a context's cache is exported too (envd build), not
 	// only imported (envd up).
 	exportCache bool
@@ -206,7 +209,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 		p.export = pushExport(o.push, p.tag)
 	}
 	if p.env.Base.Dev {
-		p.devUser = devIDs(!o.projectCopied)
+		p.devUser = devIDs(!o.projectCopied && !o.userMapped)
 	}
 	buildFiles := p.files
 	if p.env.Base.Dev && !o.dryRun {
@@ -396,6 +399,7 @@ func runBuild(ctx context.Context, s streams, o *buildOptions) error {
 		// is that user's), so that up finds it built.
 		o.projectCopied = true
 	}
+	o.userMapped = podmanMapsUser(c)
 	p, err := o.plan()
 	if err != nil {
 		return err
@@ -509,7 +513,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 			}
 			hand, err = planServerHandover(ctx, o.loadVia, bo, p.tag)
 		} else {
-			hand, err = planHandover(o.loadVia, local, p.tag)
+			hand, err = planHandover(c, o.loadVia, local, p.tag)
 		}
 		if err != nil {
 			return nil, err

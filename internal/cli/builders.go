@@ -27,12 +27,19 @@ func managedOptions(ctx context.Context, s streams, cur builderctx.Context, mirr
 		Logf:   func(format string, args ...any) { fmt.Fprintf(s.err, "envd: "+format+"\n", args...) },
 	}
 	done := func() {}
-	if cur.RuntimeKind() == builderctx.RuntimeSSH {
+	switch {
+	case cur.RuntimeKind() == builderctx.RuntimeSSH:
 		var err error
 		if o, err = serverBuilderOptions(ctx, cur, o); err != nil {
 			return o, done, err
 		}
-	} else if cur.IsManaged() && cur.ManagedInContainer(os.Geteuid()) {
+	case cur.RuntimeKind() == builderctx.RuntimePodman:
+		p, err := podmanFor(ctx, cur)
+		if err != nil {
+			return o, done, err
+		}
+		o.Container, o.Dir, o.UserNamespace = p.dk, podmanBuilderDir(), p.engine.Rootless
+	case cur.IsManaged() && cur.ManagedInContainer(os.Geteuid()):
 		dk, err := docker.Connect(ctx)
 		if err != nil {
 			return o, done, builderNeedsDocker(err)
@@ -211,13 +218,14 @@ func newContextCmd(s streams) *cobra.Command {
 	}
 	ls.Flags().StringVarP(&format, "output", "o", "table", "table or json")
 
-	var builder, ca, cert, key, serverName, rt, cache, nameFlag, builderAddr string
+	var builder, ca, cert, key, serverName, rt, cache, nameFlag, builderAddr, podmanSocket string
 	var kube builderctx.Kube
 	var use bool
 	create := &cobra.Command{
-		Use: "create NAME [--builder ADDRESS] [--runtime docker|kubernetes --registry REGISTRY/PREFIX|ssh://USER@HOST[:PORT]]",
+		Use: "create NAME [--builder ADDRESS] [--runtime docker|podman|kubernetes --registry REGISTRY/PREFIX|ssh://USER@HOST[:PORT]]",
 		Example: "  envd context create ci --builder tcp://10.0.0.5:1234 --use\n" +
 			"  envd context create gpu-box --runtime ssh://alice@gpu.example.org --use\n" +
+			"  envd context create pod --runtime podman --use\n" +
 			"  envd context create --name ci --builder tcp --builder-address 10.0.0.5:1234 --use   (the original envd's form)",
 		Short: "Create a context: a builder (managed, unix:///path, tcp://host:port, docker-container://name) and a runtime",
 		Long: "A context names the BuildKit envd builds with (--builder, default: the managed local one) and where\n" +
@@ -226,7 +234,8 @@ func newContextCmd(s streams) *cobra.Command {
 			"in --namespace; you never need kubectl. With --runtime ssh://USER@HOST (or ssh://ALIAS of your ssh\n" +
 			"config) environments run in that server's Docker and are built there by envd's builder container;\n" +
 			"envd reaches it with your own ssh (config, agent, known_hosts), copies the project in on the first\n" +
-			"start, and forwards Jupyter and exposed ports to 127.0.0.1 here. --cache REF names a team's build cache in a registry: every\n" +
+			"start, and forwards Jupyter and exposed ports to 127.0.0.1 here. With --runtime podman, environments and envd's\n" +
+			"builder run in your Podman (rootless for a user who is not root: your files are the dev user's inside). --cache REF names a team's build cache in a registry: every\n" +
 			"build imports it, and envd build exports to it, so a builder that never built an environment reuses\n" +
 			"what a teammate's built.",
 		Args: func(c *cobra.Command, args []string) error {
@@ -238,7 +247,7 @@ func newContextCmd(s streams) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{nameFlag}
 			}
@@ -260,8 +269,14 @@ func newContextCmd(s streams) *cobra.Command {
 			if kube != (builderctx.Kube{}) {
 				ctx.Kube = &kube
 			}
+			if podmanSocket != "" {
+				ctx.Podman = &builderctx.Podman{Socket: podmanSocket}
+			}
 			if err := store.Create(ctx); err != nil {
 				return err
+			}
+			if rt == builderctx.RuntimePodman {
+				notePodman(cmd.Context(), s, ctx)
 			}
 			if use {
 				if err := store.Use(args[0]); err != nil {
@@ -279,7 +294,8 @@ func newContextCmd(s streams) *cobra.Command {
 	f.StringVar(&key, "tlskey", "", "client key for tcp://")
 	f.StringVar(&serverName, "tlsservername", "", "server name to verify for tcp://")
 	f.BoolVar(&use, "use", false, "make it the current context")
-	f.StringVar(&rt, "runtime", "", "where environments run: docker (the local Docker, the default), kubernetes, or ssh://USER@HOST[:PORT] (a server's Docker, reached with your OpenSSH; builds run there too)")
+	f.StringVar(&rt, "runtime", "", "where environments run: docker (the local Docker, the default), podman (your Podman service; builds run in it too), kubernetes, or ssh://USER@HOST[:PORT] (a server's Docker, reached with your OpenSSH; builds run there too)")
+	f.StringVar(&podmanSocket, "podman-socket", "", "podman: its API socket (default: $CONTAINER_HOST, else $XDG_RUNTIME_DIR/podman/podman.sock, and for root /run/podman/podman.sock)")
 	f.StringVar(&kube.Kubeconfig, "kubeconfig", "", "kubernetes: the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
 	f.StringVar(&kube.Context, "kube-context", "", "kubernetes: the context in the kubeconfig (default: its current one)")
 	f.StringVar(&kube.Namespace, "namespace", "", "kubernetes: the namespace environments go in (default: the kubeconfig context's, else default)")
@@ -364,6 +380,11 @@ func describeRuntime(c builderctx.Context) string {
 		return "docker on " + c.SSH.Host + " (builds there)"
 	case builderctx.RuntimeDocker:
 		return "docker (local)"
+	case builderctx.RuntimePodman:
+		if c.Podman != nil {
+			return "podman on " + c.Podman.Socket
+		}
+		return "podman (your service)"
 	}
 	where := c.Kube.Context
 	if where == "" {

@@ -175,12 +175,12 @@ func runDown(ctx context.Context, st streams, name string, destroy bool) error {
 		return err
 	}
 	fmt.Fprintf(st.out, "%s removed\n", name)
-	if destroy && s.dk != nil {
-		if err := s.dk.RemoveImage(ctx, env.Image); err != nil {
+	if destroy && s.images != nil {
+		if err := s.images.RemoveImage(ctx, env.Image); err != nil {
 			return fmt.Errorf("removing image %s: %w", env.Image, err)
 		}
 		fmt.Fprintf(st.out, "image %s removed\n", env.Image)
-		if _, err := pruneHandover(ctx, s.dk); err != nil {
+		if _, err := pruneHandover(ctx, s.ctx, s.images); err != nil {
 			return err
 		}
 	} else if destroy && s.server != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"envd.dev/envd/internal/builder"
+	"envd.dev/envd/internal/builderctx"
 	"envd.dev/envd/internal/docker"
 	"envd.dev/envd/internal/handover"
 	"envd.dev/envd/internal/xdg"
@@ -25,7 +26,7 @@ type handoverPlan struct {
 
 // planHandover picks how the image reaches Docker. The registry needs a
 // builder on this machine (it pushes to 127.0.0.1); nil means tarball.
-func planHandover(via string, localBuilder bool, tag string) (*handoverPlan, error) {
+func planHandover(c builderctx.Context, via string, localBuilder bool, tag string) (*handoverPlan, error) {
 	switch via {
 	case "tarball":
 		return nil, nil
@@ -40,7 +41,7 @@ func planHandover(via string, localBuilder bool, tag string) (*handoverPlan, err
 	default:
 		return nil, usageError{fmt.Errorf("--load-via %q: use auto, registry or tarball", via)}
 	}
-	reg, err := handover.Start(handoverDir())
+	reg, err := handover.Start(handoverDir(c))
 	if err != nil {
 		return nil, fmt.Errorf("starting the hand-over registry: %w", err)
 	}
@@ -93,7 +94,14 @@ func (h *handoverPlan) finish(ctx context.Context, dk *docker.Client, tag, dgst 
 	return h.reg.Keep(tag, h.repo, dgst, dockerHas(ctx, dk))
 }
 
-func handoverDir() string { return filepath.Join(xdg.CacheDir(), "handover") }
+// handoverDir keeps the hand-over registry's blobs of one engine's images:
+// the local Docker's, or Podman's.
+func handoverDir(c builderctx.Context) string {
+	if c.RuntimeKind() == builderctx.RuntimePodman {
+		return filepath.Join(xdg.CacheDir(), "handover-podman")
+	}
+	return filepath.Join(xdg.CacheDir(), "handover")
+}
 
 // dockerHas says whether Docker still has an image; when it cannot tell, the
 // image counts as there (its blobs stay).
@@ -105,10 +113,13 @@ func dockerHas(ctx context.Context, dk *docker.Client) handover.LiveFunc {
 }
 
 // pruneHandover frees the hand-over blobs of images Docker no longer has.
-func pruneHandover(ctx context.Context, dk *docker.Client) (int64, error) {
-	freed, err := handover.GC(handoverDir(), dockerHas(ctx, dk))
+func pruneHandover(ctx context.Context, c builderctx.Context, dk *docker.Client) (int64, error) {
+	if c.RuntimeKind() == builderctx.RuntimeSSH {
+		return 0, nil // the server's hand-over cache is bounded by size, in its builder
+	}
+	freed, err := handover.GC(handoverDir(c), dockerHas(ctx, dk))
 	if err != nil {
-		return freed, fmt.Errorf("freeing the hand-over cache %s: %w", handoverDir(), err)
+		return freed, fmt.Errorf("freeing the hand-over cache %s: %w", handoverDir(c), err)
 	}
 	return freed, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"envd.dev/envd/internal/builderctx"
 	"envd.dev/envd/internal/compile"
 	"envd.dev/envd/internal/docker"
 )
@@ -25,11 +27,11 @@ func newImagesCmd(st streams) *cobra.Command {
 			if format != "table" && format != "json" {
 				return usageError{fmt.Errorf("-o %q: use table or json", format)}
 			}
-			dk, err := docker.Connect(c.Context())
+			dk, cur, err := imageEngine(c.Context())
 			if err != nil {
 				return err
 			}
-			defer dk.Close()
+			defer closeDocker(cur, dk)
 			imgs, err := dk.ListImages(c.Context(), compile.LabelVersion, false)
 			if err != nil {
 				return err
@@ -68,11 +70,11 @@ func newImagesCmd(st streams) *cobra.Command {
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			dk, err := docker.Connect(c.Context())
+			dk, cur, err := imageEngine(c.Context())
 			if err != nil {
 				return err
 			}
-			defer dk.Close()
+			defer closeDocker(cur, dk)
 			for _, ref := range args {
 				img, err := dk.InspectImage(c.Context(), ref)
 				if err != nil {
@@ -86,7 +88,7 @@ func newImagesCmd(st streams) *cobra.Command {
 				}
 				fmt.Fprintf(st.out, "removed %s\n", ref)
 			}
-			_, err = pruneHandover(c.Context(), dk)
+			_, err = pruneHandover(c.Context(), cur, dk)
 			return err
 		},
 	}
@@ -95,11 +97,11 @@ func newImagesCmd(st streams) *cobra.Command {
 		Short: "Remove envd's untagged images, left behind when a rebuild moved a tag, and the hand-over cache's blobs no image needs",
 		Args:  exactArgs(0),
 		RunE: func(c *cobra.Command, _ []string) error {
-			dk, err := docker.Connect(c.Context())
+			dk, cur, err := imageEngine(c.Context())
 			if err != nil {
 				return err
 			}
-			defer dk.Close()
+			defer closeDocker(cur, dk)
 			imgs, err := dk.ListImages(c.Context(), compile.LabelVersion, true)
 			if err != nil {
 				return err
@@ -114,7 +116,7 @@ func newImagesCmd(st streams) *cobra.Command {
 				n++
 				freed += im.Size
 			}
-			cache, err := pruneHandover(c.Context(), dk)
+			cache, err := pruneHandover(c.Context(), cur, dk)
 			fmt.Fprintf(st.out, "removed %d images, %s; freed %s of the hand-over cache\n", n, humanSize(freed), humanSize(cache))
 			return err
 		},
@@ -129,4 +131,16 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// imageEngine is the engine holding the images of the selected context:
+// Podman, an ssh context's server, else the local Docker (a cluster's are
+// in its registry). Close it with closeDocker.
+func imageEngine(ctx context.Context) (*docker.Client, builderctx.Context, error) {
+	cur, err := selectedContext()
+	if err != nil {
+		return nil, cur, err
+	}
+	dk, err := dockerFor(ctx, cur)
+	return dk, cur, err
 }

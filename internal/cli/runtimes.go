@@ -46,6 +46,11 @@ type session struct {
 	kube *kube.Envs
 	// server is the Docker of an ssh context's server (stays open).
 	server *docker.Client
+	// podman is the runtime again when it is the user's Podman.
+	podman *runtime.Podman
+	// images is the engine holding the images of a local runtime (Docker
+	// or Podman), whose images destroy removes; nil elsewhere.
+	images *docker.Client
 }
 
 func openSession(ctx context.Context, st streams) (*session, error) {
@@ -73,11 +78,19 @@ func openSession(ctx context.Context, st streams) (*session, error) {
 		}
 		s.rt = runtime.NewRemoteDocker(dk.API(), h.String(), h.DialTCP)
 		s.server = dk
+	case builderctx.RuntimePodman:
+		p, err := podmanFor(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		s.podman = p.runtime(filepath.Join(host.StateRoot, "podman"))
+		s.rt, s.images = s.podman, p.dk
 	default:
 		if s.dk, err = docker.Connect(ctx); err != nil {
 			return nil, err
 		}
 		s.rt = runtime.NewDocker(s.dk.API(), host.StateRoot)
+		s.images = s.dk
 	}
 	s.m = &envs.Manager{Runtime: s.rt, Host: host, Log: st.err}
 	if c.Name != builderctx.Default {

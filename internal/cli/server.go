@@ -65,17 +65,24 @@ func serverDocker(ctx context.Context, c builderctx.Context) (*docker.Client, ss
 // dockerFor is the Docker that images of context c go into: the server's
 // for an ssh context, else this machine's. Close it with closeDocker.
 func dockerFor(ctx context.Context, c builderctx.Context) (*docker.Client, error) {
-	if c.RuntimeKind() == builderctx.RuntimeSSH {
+	switch c.RuntimeKind() {
+	case builderctx.RuntimeSSH:
 		dk, _, err := serverDocker(ctx, c)
 		return dk, err
+	case builderctx.RuntimePodman:
+		p, err := podmanFor(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		return p.dk, nil
 	}
 	return docker.Connect(ctx)
 }
 
-// closeDocker closes a client of dockerFor; a server's stays open for the
-// rest of the process.
+// closeDocker closes a client of dockerFor; a server's or Podman's stays
+// open for the rest of the process.
 func closeDocker(c builderctx.Context, dk *docker.Client) {
-	if c.RuntimeKind() != builderctx.RuntimeSSH {
+	if k := c.RuntimeKind(); k != builderctx.RuntimeSSH && k != builderctx.RuntimePodman {
 		dk.Close()
 	}
 }

@@ -113,6 +113,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	if kube || c.RuntimeKind() == builderctx.RuntimeSSH {
 		o.build.projectCopied = true // the runtime's Project(), checked below
 	}
+	o.build.userMapped = podmanMapsUser(c) // checked below too
 	p, err := o.build.plan()
 	if err != nil {
 		return err
@@ -141,6 +142,9 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		// The image's dev user was planned for the other transport.
 		return fmt.Errorf("internal error: the runtime's project is copied=%v, the build planned copied=%v", copied, o.build.projectCopied)
 	}
+	if sess.podman != nil && sess.podman.MapsHostUser() != o.build.userMapped {
+		return fmt.Errorf("envd runs as UID %d, but the Podman service it reached is not this user's (rootless=%v)\n  hint: use a Podman service of your own user: a rootless one for a user, the rootful one (/run/podman/podman.sock) for root", os.Getuid(), sess.podman.MapsHostUser())
+	}
 	if sess.kube != nil {
 		if err := sess.usePullAuth(); err != nil {
 			return err
@@ -167,7 +171,14 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 	if o.timeoutSet {
 		spec.StartTimeout = o.timeout
 	}
-	cfg, token, err := agentConfig(p, name, devUser(sess.rt))
+	listen := inContainer
+	if hn, ok := sess.rt.(runtime.HostNetwork); ok && hn.SharesHostNetwork() {
+		if spec.Ports, err = hostNetworkPorts(ctx, sess.rt, name, spec.Ports); err != nil {
+			return err
+		}
+		listen = onHost(spec.Ports)
+	}
+	cfg, token, err := agentConfig(p, name, devUser(sess.rt), listen)
 	if err != nil {
 		return err
 	}
@@ -434,11 +445,11 @@ func within(p, dir string) bool {
 
 // agentConfig says what the agent runs: sshd, the init commands, the
 // daemons and Jupyter.
-func agentConfig(p *buildPlan, name string, user *agent.User) (*agent.Config, string, error) {
+func agentConfig(p *buildPlan, name string, user *agent.User, listen listenFunc) (*agent.Config, string, error) {
 	env := p.env
 	cfg := &agent.Config{
 		SSH: agent.SSHConfig{
-			Listen:         contract.SSHListen(),
+			Listen:         listen.addr(contract.SSHPort),
 			HostKey:        contract.RunPath(contract.HostKeyFile),
 			AuthorizedKeys: contract.RunPath(contract.AuthorizedKeysFile),
 			Shell:          shellPath(env.Shell),
@@ -462,8 +473,9 @@ func agentConfig(p *buildPlan, name string, user *agent.User) (*agent.Config, st
 			rand.Read(b)
 			token = hex.EncodeToString(b)
 		}
+		ip, port := listen(jupyterContainerPort(env))
 		cmd := []string{
-			compile.VenvDir + "/bin/jupyter", "lab", "--ip=0.0.0.0", "--port=" + strconv.Itoa(jupyterContainerPort(env)),
+			compile.VenvDir + "/bin/jupyter", "lab", "--ip=" + ip, "--port=" + strconv.Itoa(port),
 			"--no-browser", "--ServerApp.root_dir=" + contract.ProjectPath(p.project),
 		}
 		if cfg.User.UID == 0 {
@@ -484,8 +496,9 @@ func agentConfig(p *buildPlan, name string, user *agent.User) (*agent.Config, st
 // root), so files keep their owner; elsewhere it keeps the image's UID and
 // the agent gives it the copied project's volume.
 func devUser(rt runtime.Runtime) *agent.User {
+	mapper, _ := rt.(interface{ MapsHostUser() bool })
 	switch {
-	case rt.Project() == runtime.ProjectCopied:
+	case rt.Project() == runtime.ProjectCopied, mapper != nil && mapper.MapsHostUser():
 		return &agent.User{Name: contract.DevUser, UID: contract.DevUID, GID: contract.DevUID, Home: contract.DevHome}
 	case os.Getuid() == 0:
 		return &agent.User{Name: "root", UID: 0, GID: 0, Home: "/root"}

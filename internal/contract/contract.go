@@ -56,6 +56,10 @@ const (
 	// LabelSpec is the digest of the spec an environment was made from, so
 	// envd up can tell whether a stopped one is what the user asks for now.
 	LabelSpec = "dev.envd.spec"
+	// LabelPorts lists, as JSON, the ports of an environment that shares
+	// the host's network (rootless Podman without slirp4netns): the engine
+	// publishes nothing, so the container says where its services listen.
+	LabelPorts = "dev.envd.ports"
 )
 
 // RunPath is a file of the state dir inside the environment.

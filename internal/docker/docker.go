@@ -23,6 +23,14 @@ import (
 // socket), or to one that ConnectVia reaches.
 type Client struct {
 	api *client.Client
+	// puller, when set, pulls in place of the Docker API's pull (Podman's
+	// ignores that a registry on 127.0.0.1 speaks plain http).
+	puller Puller
+}
+
+// Puller pulls ref into the engine; auth is the X-Registry-Auth header's value.
+type Puller interface {
+	Pull(ctx context.Context, ref, auth string) error
 }
 
 // NotReachableError says Docker did not answer, and how to fix it.
@@ -63,6 +71,20 @@ func Connect(ctx context.Context) (*Client, error) {
 		return nil, &NotReachableError{Host: host(), Err: err}
 	}
 	return &Client{api: api}, nil
+}
+
+// ConnectHost returns a client of the engine at host (unix:///path), once
+// it has answered a ping; puller, if not nil, does its pulls.
+func ConnectHost(ctx context.Context, host string, puller Puller) (*Client, error) {
+	api, err := client.New(client.WithHost(host))
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	if _, err := api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		api.Close()
+		return nil, &NotReachableError{Host: host, Err: err}
+	}
+	return &Client{api: api, puller: puller}, nil
 }
 
 // ConnectVia returns a client of the Docker that dial reaches (a server's,
@@ -196,15 +218,22 @@ func (c *Client) PullAs(ctx context.Context, ref, name, user, password string) e
 	if err != nil {
 		return err
 	}
-	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: base64.URLEncoding.EncodeToString(auth)})
-	if err != nil {
-		return err
-	}
-	if err := resp.Wait(ctx); err != nil {
+	if err := c.pull(ctx, ref, base64.URLEncoding.EncodeToString(auth)); err != nil {
 		return err
 	}
 	if _, err := c.api.ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: name}); err != nil {
 		return err
 	}
 	return c.RemoveImage(ctx, ref)
+}
+
+func (c *Client) pull(ctx context.Context, ref, auth string) error {
+	if c.puller != nil {
+		return c.puller.Pull(ctx, ref, auth)
+	}
+	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
+	if err != nil {
+		return err
+	}
+	return resp.Wait(ctx)
 }

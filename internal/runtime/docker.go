@@ -40,8 +40,10 @@ const stopTimeout = 10
 type Docker struct {
 	api       *client.Client
 	stateRoot string
-	// remote is set when the daemon is a server's (remote.go).
+	// remote is set when the daemon is a server's (remote.go), podman
+	// when it is the user's Podman (podman.go).
 	remote *remote
+	podman *podmanMode
 }
 
 // NewDocker wraps a connected client (see internal/docker.Connect);
@@ -211,6 +213,11 @@ func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error)
 	if err != nil {
 		return nil, err
 	}
+	if d.podman != nil {
+		if err := d.podman.adapt(&opts, s); err != nil {
+			return nil, err
+		}
+	}
 	if d.remote == nil {
 		if err := d.writeSecrets(s); err != nil {
 			return nil, err
@@ -237,7 +244,7 @@ func (d *Docker) start(ctx context.Context, s Spec, digest string) (*Env, error)
 	}
 	if _, err := d.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
 		d.forceRemove(created.ID)
-		return nil, startError(err, s)
+		return nil, d.startError(err, s)
 	}
 	return d.Get(ctx, s.Name)
 }
@@ -317,7 +324,7 @@ func (d *Docker) Resume(ctx context.Context, s Spec) (_ *Env, err error) {
 				}
 			}
 		}
-		return nil, startError(err, s)
+		return nil, d.startError(err, s)
 	}
 	return d.Get(ctx, name)
 }
@@ -378,7 +385,7 @@ func (d *Docker) dockerCommand() string {
 }
 
 // startError names the usual causes of a failed start.
-func startError(err error, s Spec) error {
+func (d *Docker) startError(err error, s Spec) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "port is already allocated"), strings.Contains(msg, "address already in use"):
@@ -389,8 +396,8 @@ func startError(err error, s Spec) error {
 			}
 		}
 		return &PortInUseError{Addr: addr, Err: err}
-	case strings.Contains(msg, "could not select device driver"), strings.Contains(msg, "nvidia-container"):
-		return &NoGPURuntimeError{Err: err}
+	case strings.Contains(msg, "could not select device driver"), strings.Contains(msg, "nvidia-container"), strings.Contains(msg, "nvidia.com/gpu"):
+		return &NoGPURuntimeError{Podman: d.podman != nil, Err: err}
 	}
 	return fmt.Errorf("starting the container: %w", err)
 }
@@ -443,7 +450,9 @@ func (d *Docker) inspect(ctx context.Context, name string) (*Env, error) {
 		e.Status, e.Running = string(c.State.Status), c.State.Running && !c.State.Restarting
 	}
 	e.Created, _ = time.Parse(time.RFC3339Nano, c.Created)
-	if c.NetworkSettings != nil {
+	if _, ok := c.Config.Labels[contract.LabelPorts]; ok {
+		e.Ports = labelledPorts(c.Config.Labels)
+	} else if c.NetworkSettings != nil {
 		for port, binds := range c.NetworkSettings.Ports {
 			for _, b := range binds {
 				hp, _ := strconv.Atoi(b.HostPort)
@@ -476,6 +485,9 @@ func (d *Docker) List(ctx context.Context) ([]Env, error) {
 			if p.PublicPort != 0 {
 				e.Ports = append(e.Ports, Port{ContainerPort: int(p.PrivatePort), HostIP: p.IP.String(), HostPort: int(p.PublicPort)})
 			}
+		}
+		if _, ok := c.Labels[contract.LabelPorts]; ok {
+			e.Ports = labelledPorts(c.Labels)
 		}
 		sortPorts(e.Ports)
 		if d.remote != nil {

@@ -90,11 +90,11 @@ func TestContainerConfigGPUs(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	s := Spec{Ports: []Port{{ContainerPort: 8501, HostPort: 8501}}}
-	err := startError(errString("driver failed programming external connectivity: Bind for 127.0.0.1:8501 failed: port is already allocated"), s)
+	err := (&Docker{}).startError(errString("driver failed programming external connectivity: Bind for 127.0.0.1:8501 failed: port is already allocated"), s)
 	if pe, ok := err.(*PortInUseError); !ok || pe.Addr != "127.0.0.1:8501" {
 		t.Errorf("got %v", err)
 	}
-	err = startError(errString(`could not select device driver "nvidia" with capabilities: [[gpu]]`), s)
+	err = (&Docker{}).startError(errString(`could not select device driver "nvidia" with capabilities: [[gpu]]`), s)
 	if _, ok := err.(*NoGPURuntimeError); !ok || !strings.Contains(err.Error(), "--no-gpu") {
 		t.Errorf("got %v", err)
 	}

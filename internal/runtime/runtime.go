@@ -202,9 +202,16 @@ func (e *PortInUseError) Error() string {
 	return fmt.Sprintf("port %s is already in use: %v\n  hint: stop what listens there, or choose another host_port in runtime.expose (0 picks a free one)", e.Addr, e.Err)
 }
 
-// NoGPURuntimeError: GPUs were asked for but Docker cannot provide them.
-type NoGPURuntimeError struct{ Err error }
+// NoGPURuntimeError: GPUs were asked for but Docker (or Podman) cannot
+// provide them.
+type NoGPURuntimeError struct {
+	Podman bool
+	Err    error
+}
 
 func (e *NoGPURuntimeError) Error() string {
+	if e.Podman {
+		return fmt.Sprintf("this environment asks for GPUs, but Podman has no NVIDIA GPUs to give: %v\n  hint: Podman gives GPUs through CDI: install nvidia-container-toolkit and run sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml; or run without GPUs: envd up --no-gpu", e.Err)
+	}
 	return fmt.Sprintf("this environment asks for GPUs, but Docker has no NVIDIA runtime: %v\n  hint: install the NVIDIA driver and nvidia-container-toolkit (then restart Docker), or run without GPUs: envd up --no-gpu", e.Err)
 }
