@@ -5,7 +5,9 @@
 # in the registry, the project's claim kept), beside a first up on the
 # cluster that includes the push and the node's pull, and on the SSH test
 # server when it is up (scripts/ssh-host.sh up): a server's Docker reached
-# with OpenSSH, where the image is built by envd's builder container there.
+# with OpenSSH, where the image is built by envd's builder container there,
+# and, when podman is installed, on rootless Podman as a throwaway user
+# (scripts/podman-user.sh), built by envd's builder container in it.
 # Writes docs/benchmarks-up.md. Needs `make setup` first (and for the cluster
 # scripts/kube-cluster.sh up). Usage: [ENVD_KUBECONFIG=FILE] bench/up.sh [N]
 set -euo pipefail
@@ -14,6 +16,9 @@ runs=${1:-5}
 kubeconfig=${ENVD_KUBECONFIG:-}
 sshhost_env=/var/lib/envd-sshhost/env
 [ -f "$sshhost_env" ] || sshhost_env=
+podman_user=envd-bench-podman podman_uid=4324
+command -v podman >/dev/null || podman_user=
+as=() # the command prefix that runs envd as the Podman user, in its part
 work=$(mktemp -d /tmp/envd-bench-up.XXXXXX)
 export XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data XDG_CACHE_HOME=$work/cache HOME=$work/home
 mkdir -p "$HOME" "$work/proj"
@@ -27,6 +32,11 @@ cleanup() {
 		(cd "$work/proj" && "$envd" --context bench-ssh destroy >/dev/null 2>&1) || true
 		"$envd" --context bench-ssh bootstrap --stop --rm >/dev/null 2>&1 || true
 	fi
+	if [ ${#as[@]} -gt 0 ]; then
+		(cd "$pmproj" && "${as[@]}" "$envd" destroy >/dev/null 2>&1) || true
+		"${as[@]}" "$envd" bootstrap --stop --rm >/dev/null 2>&1 || true
+	fi
+	if [ -n "$podman_user" ]; then "$repo/scripts/podman-user.sh" down "$podman_user" || true; fi
 	"$envd" bootstrap --stop >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -52,9 +62,9 @@ measure() {
 	if [ -n "$1" ]; then ctx=(--context "$1"); fi
 	for _ in $(seq "$runs"); do
 		local up=(up -d --progress quiet)
-		if [ "$2" = force ]; then up+=(--force); else "$envd" "${ctx[@]}" down >/dev/null; fi
+		if [ "$2" = force ]; then up+=(--force); else "${as[@]}" "$envd" "${ctx[@]}" down >/dev/null; fi
 		start=$(now)
-		"$envd" "${ctx[@]}" "${up[@]}" >/dev/null
+		"${as[@]}" "$envd" "${ctx[@]}" "${up[@]}" >/dev/null
 		times+=("$(since "$start")")
 	done
 	sorted=$(printf '%s\n' "${times[@]}" | sort -n)
@@ -99,6 +109,29 @@ if [ -n "$sshhost_env" ]; then
 	sfirst=$(since "$start")
 	read -r smin smed < <(measure bench-ssh force)
 	read -r sdmin sdmed < <(measure bench-ssh after-down)
+	"$envd" --context bench-ssh down >/dev/null
+fi
+
+if [ -n "$podman_user" ]; then
+	"$repo/scripts/podman-user.sh" down "$podman_user" # left by a killed run
+	"$repo/scripts/podman-user.sh" up "$podman_user" "$podman_uid" >/dev/null
+	pmhome=$(getent passwd "$podman_user" | cut -d: -f6)
+	pmproj=$pmhome/proj
+	mkdir -p "$pmproj"
+	cp "$work/proj/build.envd" "$pmproj/"
+	chown -R "$podman_uid:users" "$pmproj"
+	as=(setpriv --reuid="$podman_uid" --regid=users --init-groups -- env -i PATH=/usr/local/bin:/usr/bin:/bin
+		HOME="$pmhome" USER="$podman_user" XDG_RUNTIME_DIR="/run/user/$podman_uid")
+	cd "$pmproj"
+	"${as[@]}" "$envd" context create bench-podman --runtime podman --use >/dev/null
+	# The first up on Podman: its builder container (the builder image loaded into Podman), a cold build in
+	# it, the hand-over into Podman's store.
+	start=$(now)
+	"${as[@]}" "$envd" up -d --progress quiet --registry-mirror http://127.0.0.1:5000 >/dev/null
+	pfirst=$(since "$start")
+	read -r pmin pmed < <(measure "" force)
+	read -r pdmin pdmed < <(measure "" after-down)
+	pversion=$(podman --version)
 fi
 
 {
@@ -115,7 +148,7 @@ fi
 	printf '| Docker: up --force, container recreated | %.2f s | %.2f s | %s |\n' "$dmin" "$dmed" "$runs"
 	printf '| Docker: up, already running | %.2f s | | 1 |\n' "$running"
 	if [ -n "$kubeconfig" ]; then
-		printf '| Kubernetes: first up (export + push to the registry, claim, pod, pull, project copy) | %.2f s | | 1 |\n' "$kfirst"
+		printf '| Kubernetes: first up of this run (export + push of what the registry lacks, claim, pod, pull, project copy) | %.2f s | | 1 |\n' "$kfirst"
 		printf '| Kubernetes: up after down, image in the registry, claim kept | %.2f s | %.2f s | %s |\n' "$kdmin" "$kdmed" "$runs"
 		printf '| Kubernetes: up --force, pod recreated | %.2f s | %.2f s | %s |\n' "$kmin" "$kmed" "$runs"
 		echo
@@ -129,12 +162,24 @@ fi
 		echo
 		echo "| SSH server (scripts/ssh-host.sh: its own sshd and dockerd in a network namespace) | min | median | runs |"
 		echo "|---|---|---|---|"
-		printf '| SSH: first up (builder container there, a cold build there, hand-over there, project copy) | %.2f s | | 1 |\n' "$sfirst"
+		printf '| SSH: first up of this run (builder container there, a build there on the cache it kept, hand-over there, project copy) | %.2f s | | 1 |\n' "$sfirst"
 		printf '| SSH: up after down, image built, project volume kept | %.2f s | %.2f s | %s |\n' "$sdmin" "$sdmed" "$runs"
 		printf '| SSH: up --force, container recreated | %.2f s | %.2f s | %s |\n' "$smin" "$smed" "$runs"
 		echo
 		printf 'SSH / Docker by the median: %.1fx after down, %.1fx recreated. Every ssh session is a new OpenSSH\n' "$(awk "BEGIN{print $sdmed / $ddmed}")" "$(awk "BEGIN{print $smed / $dmed}")"
 		echo "connection (no ControlMaster): the Docker API, each port envd dials and the project copy each open one."
+	fi
+	if [ -n "$podman_user" ]; then
+		echo
+		echo "| Podman ($pversion, rootless, as a user with no Docker; scripts/podman-user.sh) | min | median | runs |"
+		echo "|---|---|---|---|"
+		printf '| Podman: first up of a new user (builder image into Podman, builder container, a cold build, hand-over into Podman) | %.2f s | | 1 |\n' "$pfirst"
+		printf '| Podman: up after down, image built | %.2f s | %.2f s | %s |\n' "$pdmin" "$pdmed" "$runs"
+		printf '| Podman: up --force, container recreated | %.2f s | %.2f s | %s |\n' "$pmin" "$pmed" "$runs"
+		echo
+		printf 'Podman / Docker by the median: %.1fx after down, %.1fx recreated. On this machine rootless Podman\n' "$(awk "BEGIN{print $pdmed / $ddmed}")" "$(awk "BEGIN{print $pmed / $dmed}")"
+		echo "cannot publish ports (/dev/net/tun is root-only), so the environment shares the host's network and envd"
+		echo "chose its ports; its storage driver is overlay."
 	fi
 	echo
 	echo "Targets: under 2 s on Docker, under 3 s on Kubernetes."

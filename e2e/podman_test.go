@@ -206,6 +206,18 @@ echo from-env > from-env.txt`, compile.VenvDir, beta)
 		t.Errorf("ssh entry left after down:\n%s", cfg)
 	}
 
+	// GPUs come through CDI, and this machine has none: said before
+	// anything is made.
+	if r := u.run(t, dir, "envd", "up", "--detach", "--gpus", "all"); r.code != 1 || !strings.Contains(r.stderr, "nvidia-ctk cdi generate") || strings.Contains(r.stderr, "goroutine") {
+		t.Errorf("up --gpus all on Podman without CDI: want exit 1 and how to make a CDI specification, got %s", r)
+	}
+	if r := u.podman(t, "ps", "-aq", "--filter", "name=^envd-"+name+"$"); strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("container left after a failed up: %s", r.stdout)
+	}
+	if cfg, _ := os.ReadFile(filepath.Join(u.home, ".ssh", "config")); strings.Contains(string(cfg), name+".envd") {
+		t.Errorf("ssh entry left after a failed up:\n%s", cfg)
+	}
+
 	// Restarted (as after a reboot), the builder still has its cache.
 	if r := u.podman(t, "restart", builder); r.code != 0 {
 		t.Fatalf("podman restart %s: %s", builder, r)
