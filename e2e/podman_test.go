@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -251,4 +252,169 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// rootfulPodman is a rootful Podman service of the test's own: its storage,
+// run directory and socket in a temporary directory, so the host's
+// /var/lib/containers is not touched. At cleanup it stops the service by
+// PID and removes the iptables chains and rules netavark made for
+// published ports (it leaves them when the last container goes).
+func rootfulPodman(t *testing.T) (socket string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("rootful Podman needs root")
+	}
+	if _, err := exec.LookPath("podman"); err != nil {
+		t.Fatalf("podman is not installed (scripts/setup.sh installs it): %v", err)
+	}
+	before, _ := exec.Command("iptables-save").Output()
+	if strings.Contains(string(before), "NETAVARK") {
+		t.Fatal("netavark's iptables chains exist already: this test would not know which to remove")
+	}
+	dir, err := os.MkdirTemp("/tmp", "envd-pmr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Podman's default nofile (1048576) is above this machine's hard
+	// limit, and raising it needs CAP_SYS_RESOURCE, which the bounding
+	// set lacks; a user's containers.conf says the same.
+	conf := filepath.Join(dir, "containers.conf")
+	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n"), 0o644)
+	global := []string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run")}
+	socket = filepath.Join(dir, "podman.sock")
+	svc := exec.Command("podman", append(global, "system", "service", "--time=0", "unix://"+socket)...)
+	svc.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
+	log, _ := os.Create(filepath.Join(dir, "service.log"))
+	svc.Stdout, svc.Stderr = log, log
+	if err := svc.Start(); err != nil {
+		t.Fatalf("podman system service: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { svc.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		rm := exec.Command("podman", append(global, "rm", "-af")...)
+		rm.Env = svc.Env
+		rm.Run()
+		svc.Process.Kill()
+		<-exited
+		for _, r := range [][]string{
+			{"-D", "FORWARD", "-m", "comment", "--comment", "netavark firewall plugin rules", "-j", "NETAVARK_FORWARD"},
+			{"-F", "NETAVARK_FORWARD"}, {"-X", "NETAVARK_FORWARD"},
+			{"-t", "nat", "-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "NETAVARK-HOSTPORT-DNAT"},
+			{"-t", "nat", "-D", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "NETAVARK-HOSTPORT-DNAT"},
+			{"-t", "nat", "-D", "POSTROUTING", "-j", "NETAVARK-HOSTPORT-MASQ"},
+			{"-t", "nat", "-F", "NETAVARK-HOSTPORT-DNAT"}, {"-t", "nat", "-X", "NETAVARK-HOSTPORT-DNAT"},
+			{"-t", "nat", "-F", "NETAVARK-HOSTPORT-MASQ"}, {"-t", "nat", "-X", "NETAVARK-HOSTPORT-MASQ"},
+			{"-t", "nat", "-F", "NETAVARK-HOSTPORT-SETMARK"}, {"-t", "nat", "-X", "NETAVARK-HOSTPORT-SETMARK"},
+		} {
+			exec.Command("iptables", r...).Run()
+		}
+		if after, _ := exec.Command("iptables-save").Output(); strings.Contains(string(after), "NETAVARK") {
+			t.Errorf("netavark's iptables rules are left:\n%s", after)
+		}
+		if out, _ := exec.Command("ip", "link", "show", "podman0").CombinedOutput(); !strings.Contains(string(out), "does not exist") {
+			exec.Command("ip", "link", "del", "podman0").Run()
+		}
+		if b, _ := os.ReadFile(log.Name()); t.Failed() {
+			t.Logf("podman system service log:\n%s", lastLines(string(b), 30))
+		}
+		os.RemoveAll(dir)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if c, err := net.Dial("unix", socket); err == nil {
+			c.Close()
+			return socket
+		}
+		select {
+		case <-exited:
+			deadline = time.Time{}
+		default:
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("podman system service did not answer on %s:\n%s", socket, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestPodmanRoot is root on rootful Podman: no user namespace, ports
+// published on 127.0.0.1 by Podman's own bridge, and the environment runs
+// as root, as on Docker.
+func TestPodmanRoot(t *testing.T) {
+	requireE2E(t)
+	socket := rootfulPodman(t)
+	dir := filepath.Join(t.TempDir(), "e2e-podman-root")
+	os.Mkdir(dir, 0o755)
+	name := "e2e-podman-root"
+	os.WriteFile(filepath.Join(dir, "build.envd"), []byte(`def build():
+    base(os="debian12", language="python3")
+    runtime.expose(envd_port=8000, service="web")
+    runtime.daemon(commands=[["python3", "-m", "http.server", "8000"]])
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("from the host\n"), 0o644)
+	ctxName := "e2e-podman-root"
+	r := mustEnvd(t, dir, "context", "create", ctxName, "--runtime", "podman", "--podman-socket", socket)
+	if !strings.Contains(r.stdout, "(rootful) answers on "+socket) || !strings.Contains(r.stdout, "published on 127.0.0.1") {
+		t.Errorf("context create does not say which Podman answers:\n%s", r)
+	}
+	t.Cleanup(func() {
+		envd(t, dir, "--context", ctxName, "destroy", name)
+		envd(t, dir, "--context", ctxName, "bootstrap", "--stop", "--rm")
+		envd(t, dir, "context", "rm", ctxName)
+	})
+	mustEnvd(t, dir, "--context", ctxName, "bootstrap", "--registry-mirror", mirror)
+	mustEnvd(t, dir, "--context", ctxName, "up", "--detach", "--name", name, "--progress", "plain")
+	if out, _ := dockerCmd(t, "ps", "-aq", "--filter", "name=envd-"+name); strings.TrimSpace(out) != "" {
+		t.Errorf("the environment went into Docker, not Podman: %s", out)
+	}
+	r = mustEnvd(t, dir, "--context", ctxName, "ls", "-o", "json")
+	var listed []struct {
+		Image     string `json:"image"`
+		Endpoints []struct {
+			ContainerPort int    `json:"container_port"`
+			HostIP        string `json:"host_ip"`
+			HostPort      int    `json:"host_port"`
+		} `json:"endpoints"`
+	}
+	var web string
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("envd ls -o json: %v\n%s", err, r.stdout)
+	}
+	for _, p := range listed[0].Endpoints {
+		if p.ContainerPort == 8000 && p.HostIP == "127.0.0.1" && p.HostPort != 0 {
+			web = fmt.Sprintf("http://127.0.0.1:%d/hello.txt", p.HostPort)
+		}
+	}
+	if web == "" || listed[0].Image != name+":dev" {
+		t.Fatalf("envd ls does not show the image %s:dev and the daemon's port published on loopback:\n%s", name, r.stdout)
+	}
+	eventually(t, 30*time.Second, "daemon answers", func() error {
+		code, body, err := httpGet(web)
+		if err == nil && (code != 200 || body != "from the host\n") {
+			err = fmt.Errorf("status %d body %q", code, body)
+		}
+		return err
+	})
+	r = mustEnvd(t, dir, "--context", ctxName, "exec", name, "--", "sh", "-c", "id -u; echo x > from-env.txt")
+	if strings.TrimSpace(r.stdout) != "0" {
+		t.Errorf("root's environment runs as %q, want 0 (root, as on Docker)", r.stdout)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "from-env.txt")); err != nil || st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("file written in the environment: %v", err)
+	}
+	mustEnvd(t, dir, "--context", ctxName, "down", name)
+	if r := envd(t, dir, "--context", ctxName, "ls"); strings.Contains(r.stdout, name) {
+		t.Errorf("envd ls shows %s after down:\n%s", name, r.stdout)
+	}
+	// The image is in Podman, and destroy removes it there.
+	if r := mustEnvd(t, dir, "--context", ctxName, "images", "ls"); !strings.Contains(r.stdout, name) {
+		t.Errorf("envd images ls in the podman context does not show %s:\n%s", name, r.stdout)
+	}
+	mustEnvd(t, dir, "--context", ctxName, "up", "--detach", "--name", name)
+	mustEnvd(t, dir, "--context", ctxName, "destroy", name)
+	if r := mustEnvd(t, dir, "--context", ctxName, "images", "ls"); strings.Contains(r.stdout, name) {
+		t.Errorf("envd images ls shows %s after destroy:\n%s", name, r.stdout)
+	}
 }

@@ -444,7 +444,7 @@ func (d *Docker) inspect(ctx context.Context, name string) (*Env, error) {
 	if c.Config == nil || c.Config.Labels[LabelName] != name {
 		return nil, fmt.Errorf("container %s was not made by envd\n  hint: choose another --name, or remove that container yourself", ContainerName(name))
 	}
-	e := &Env{Name: name, ID: c.ID, Image: c.Config.Image, Labels: c.Config.Labels, ProjectDir: c.Config.Labels[LabelProjectDir]}
+	e := &Env{Name: name, ID: c.ID, Image: d.imageName(c.Config.Image), Labels: c.Config.Labels, ProjectDir: c.Config.Labels[LabelProjectDir]}
 	e.ImageID, e.RestartCount = c.Image, c.RestartCount
 	if c.State != nil {
 		e.Status, e.Running = string(c.State.Status), c.State.Running && !c.State.Restarting
@@ -477,7 +477,7 @@ func (d *Docker) List(ctx context.Context) ([]Env, error) {
 	var out []Env
 	for _, c := range res.Items {
 		e := Env{
-			Name: c.Labels[LabelName], ID: c.ID, Image: c.Image, Status: c.Status,
+			Name: c.Labels[LabelName], ID: c.ID, Image: d.imageName(c.Image), Status: c.Status,
 			Running: c.State == container.StateRunning, Created: time.Unix(c.Created, 0),
 			Labels: c.Labels, ProjectDir: c.Labels[LabelProjectDir],
 		}

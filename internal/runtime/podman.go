@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -129,4 +130,13 @@ func labelledPorts(labels map[string]string) []Port {
 		return nil
 	}
 	return ports
+}
+
+// imageName is the image as envd named it: Podman reports a short name
+// such as proj:dev as docker.io/library/proj:dev.
+func (d *Docker) imageName(image string) string {
+	if d.podman != nil {
+		return strings.TrimPrefix(image, "docker.io/library/")
+	}
+	return image
 }
