@@ -45,7 +45,7 @@ def include(git: str = "", ref: str = "", path: str = "") -> Any:
     Args:
         git: repository URL (https://, ssh, file:// or a local path); pinned by commit in envd.lock
         ref: tag, branch or commit of git; default: the repository's default branch
-        path: without git: a .envd file relative to this file; with git: a file in the repository (default: every .envd file at its root)
+        path: without git: a .envd file relative to this file; with git: a file in the repository (default: every .envd file in it, in its folders too, hidden ones aside; a name two files define is an error)
     """
     ...
 

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,7 +27,7 @@ func (s *state) includes() *includes {
 	return s.inc
 }
 
-// include runs another .envd file, or the .envd files of a git repository,
+// include runs another .envd file, or every .envd file of a git repository,
 // and returns a module of their public names (those not starting with _).
 func include(c *call, a args) (starlark.Value, error) {
 	gitURL, ref, path := a.str("git", ""), a.str("ref", ""), a.str("path", "")
@@ -60,7 +61,7 @@ func include(c *call, a args) (starlark.Value, error) {
 }
 
 // moduleFiles are the files of a checked-out repository that include runs:
-// the one path names, or every .envd file at its root.
+// the one path names, or every .envd file in it.
 func (c *call) moduleFiles(dir, url, path string) ([]string, error) {
 	if path != "" {
 		file := filepath.Join(dir, filepath.FromSlash(path))
@@ -69,12 +70,34 @@ func (c *call) moduleFiles(dir, url, path string) ([]string, error) {
 		}
 		return []string{file}, nil
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.envd"))
-	if len(files) == 0 {
-		return nil, c.errorf(`name a file in it with path="dir/lib.envd"`, "include: %s has no .envd file at its root", url)
+	files, err := envdFilesIn(dir)
+	if err != nil {
+		return nil, c.errorf("", "include: reading %s: %v", url, err)
 	}
-	sort.Strings(files)
+	if len(files) == 0 {
+		return nil, c.errorf(`include a repository with .envd files, or name a file in it with path="dir/lib.envd"`, "include: %s has no .envd file", url)
+	}
 	return files, nil
+}
+
+// envdFilesIn is every .envd file below dir, in its folders too (as the
+// original envd loads a repository), sorted by path; hidden folders such
+// as .git are skipped.
+func envdFilesIn(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && p != dir && strings.HasPrefix(d.Name(), "."):
+			return filepath.SkipDir
+		case !d.IsDir() && strings.HasSuffix(d.Name(), ".envd") && d.Type().IsRegular():
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
 }
 
 // includeFiles runs files (once per load) and gathers their public names.

@@ -277,11 +277,12 @@ func TestIncludeGitFilesAndRefs(t *testing.T) {
 	repoDir := filepath.Join(dir, "lib")
 	repo := newModuleRepo(t, repoDir)
 	repo.commit(map[string]string{
-		"a.envd":       "def one():\n    install.apt_packages([\"one\"])\n",
-		"b.envd":       "def two():\n    install.apt_packages([\"two\"])\n",
-		"sub/c.envd":   "def three():\n    install.apt_packages([\"three\"])\n",
-		"README.md":    "not a module",
-		"dup/one.envd": "def one():\n    pass\n",
+		"a.envd":            "def one():\n    install.apt_packages([\"one\"])\n",
+		"b.envd":            "def two():\n    install.apt_packages([\"two\"])\n",
+		"sub/c.envd":        "def three():\n    install.apt_packages([\"three\"])\n",
+		"sub/deeper/d.envd": "def four():\n    install.apt_packages([\"four\"])\n",
+		"README.md":         "not a module",
+		".hidden/x.envd":    "def one():\n    pass\n", // not loaded: a hidden folder, as .git is
 	})
 	repo.tag("v1")
 	if err := os.MkdirAll(filepath.Join(dir, "proj"), 0o755); err != nil {
@@ -291,7 +292,7 @@ func TestIncludeGitFilesAndRefs(t *testing.T) {
 		name, include, call string
 		want                []string
 	}{
-		{"every root file", `git="` + repoDir + `", ref="v1"`, "lib.one()\n    lib.two()", []string{"one", "two"}},
+		{"every file, in folders too", `git="` + repoDir + `", ref="v1"`, "lib.one()\n    lib.two()\n    lib.three()\n    lib.four()", []string{"four", "one", "three", "two"}},
 		{"a file by path", `git="` + repoDir + `", path="sub/c.envd"`, "lib.three()", []string{"three"}},
 		// A relative path is relative to the including file, like path=.
 		{"a repository beside the project", `git="../lib", path="sub/c.envd"`, "lib.three()", []string{"three"}},
@@ -358,6 +359,30 @@ func TestLockFormat(t *testing.T) {
 		writeFiles(t, dir, map[string]string{name: content})
 		if _, _, err := readLock(p); err == nil {
 			t.Errorf("%s: lock accepted", name)
+		}
+	}
+}
+
+// A name defined by two files of a repository is an error at the include,
+// naming both files, as in the original envd.
+func TestIncludeGitDuplicateName(t *testing.T) {
+	dir := t.TempDir()
+	repoDir := filepath.Join(dir, "lib")
+	repo := newModuleRepo(t, repoDir)
+	repo.commit(map[string]string{
+		"a.envd":         "def one():\n    pass\n",
+		"tools/one.envd": "def one():\n    pass\n",
+	})
+	os.MkdirAll(filepath.Join(dir, "proj"), 0o755)
+	src := "lib = include(git=\"" + repoDir + "\")\n" + build("lib.one()")
+	_, err := Loader{ModuleCache: filepath.Join(dir, "cache")}.LoadSource(filepath.Join(dir, "proj", "build.envd"), []byte(src), "")
+	if err == nil {
+		t.Fatal("a name defined twice in the repository was accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{"build.envd:1:", `defines "one" in both`, "a.envd", filepath.Join("tools", "one.envd"), "rename one of them"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
 		}
 	}
 }

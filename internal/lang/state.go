@@ -361,7 +361,7 @@ var globals = []member{
 	{name: "include", v: include, returns: "Any", doc: "Load a shared .envd module from a git repository or a file and return its public functions.", params: []string{
 		`git?:str=""  # repository URL (https://, ssh, file:// or a local path); pinned by commit in envd.lock`,
 		`ref?:str=""  # tag, branch or commit of git; default: the repository's default branch`,
-		`path?:str=""  # without git: a .envd file relative to this file; with git: a file in the repository (default: every .envd file at its root)`,
+		`path?:str=""  # without git: a .envd file relative to this file; with git: a file in the repository (default: every .envd file in it, in its folders too, hidden ones aside; a name two files define is an error)`,
 	}},
 }
 
