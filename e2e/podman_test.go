@@ -40,6 +40,9 @@ func newPodmanUser(t *testing.T, uid int) *podmanUser {
 		t.Fatalf("usermod --add-subuids %s: %v\n%s", ids, err, out)
 	}
 	run := fmt.Sprintf("/run/user/%d", uid)
+	if _, err := os.Stat("/run/user"); err != nil {
+		t.Cleanup(func() { os.Remove("/run/user") }) // made here: removed after the user's
+	}
 	os.MkdirAll(filepath.Join(run, "podman"), 0o700)
 	exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, u.gid), run).Run()
 	u.env = []string{"XDG_RUNTIME_DIR=" + run}

@@ -18,6 +18,7 @@ up)
 	first=$((300000 + (uid % 100) * 65536))
 	usermod --add-subuids "$first-$((first + 65535))" --add-subgids "$first-$((first + 65535))" "$name"
 	run=/run/user/$uid
+	[ -d /run/user ] || touch /run/.envd-made-run-user # so that down removes it again
 	mkdir -p "$run/podman"
 	chmod 0700 "$run"
 	home=$(getent passwd "$name" | cut -d: -f6)
@@ -50,6 +51,7 @@ down)
 	sleep 0.2
 	userdel -r "$name" 2>/dev/null || userdel "$name"
 	rm -rf "$run"
+	if [ -e /run/.envd-made-run-user ]; then rmdir /run/user 2>/dev/null || true; rm -f /run/.envd-made-run-user; fi
 	;;
 *)
 	die "usage: $0 up NAME UID | down NAME"
