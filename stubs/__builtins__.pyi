@@ -191,6 +191,15 @@ class _Install:
         """Install Node.js from the official tarball into /opt/nodejs."""
         ...
 
+    @staticmethod
+    def codex(version: str = "0.98.0") -> None:
+        """Install OpenAI's Codex CLI as /usr/bin/codex: the static binary of its GitHub release (no Node.js needed).
+
+        Args:
+            version: a release of github.com/openai/codex, e.g. "0.98.0"; None means this pinned one (the original envd took the latest release)
+        """
+        ...
+
 install: _Install
 
 class _Config:
@@ -390,34 +399,37 @@ class _Io:
 
     @overload
     @staticmethod
-    def copy(source: str, target: str) -> None:
-        """Copy a file or directory from the build directory into the image (a build step, in order with run()).
+    def copy(source: str, target: str, image: Optional[str] = None) -> None:
+        """Copy a file or directory from the build directory, or from another image like Dockerfile's COPY --from, into the image (a build step, in order with run()).
 
         Args:
-            source: relative to the build directory; a directory's contents are copied
+            source: relative to the build directory; with image, an absolute path in that image; a directory's contents are copied
             target: the path in the image
+            image: an image to copy from, e.g. "mambaorg/micromamba:1.0.0", pulled when the image is built (a tag that moves is picked up by envd build --force); the files keep their owner from it, where the original envd gave them to the environment's owner
         """
         ...
 
     @overload
     @staticmethod
-    def copy(*, host_path: str, envd_path: str) -> None:
-        """Copy a file or directory from the build directory into the image (a build step, in order with run()).
+    def copy(*, host_path: str, envd_path: str, image: Optional[str] = None) -> None:
+        """Copy a file or directory from the build directory, or from another image like Dockerfile's COPY --from, into the image (a build step, in order with run()).
 
         Args:
-            host_path: relative to the build directory; a directory's contents are copied
+            host_path: relative to the build directory; with image, an absolute path in that image; a directory's contents are copied
             envd_path: the path in the image
+            image: an image to copy from, e.g. "mambaorg/micromamba:1.0.0", pulled when the image is built (a tag that moves is picked up by envd build --force); the files keep their owner from it, where the original envd gave them to the environment's owner
         """
         ...
 
     @overload
     @staticmethod
-    def copy(*, src: str, dest: str) -> None:
-        """Copy a file or directory from the build directory into the image (a build step, in order with run()).
+    def copy(*, src: str, dest: str, image: Optional[str] = None) -> None:
+        """Copy a file or directory from the build directory, or from another image like Dockerfile's COPY --from, into the image (a build step, in order with run()).
 
         Args:
-            src: relative to the build directory; a directory's contents are copied
+            src: relative to the build directory; with image, an absolute path in that image; a directory's contents are copied
             dest: the path in the image
+            image: an image to copy from, e.g. "mambaorg/micromamba:1.0.0", pulled when the image is built (a tag that moves is picked up by envd build --force); the files keep their owner from it, where the original envd gave them to the environment's owner
         """
         ...
 
@@ -445,8 +457,17 @@ class _Io:
 
 io: _Io
 
+class _DataPath:
+    """Where libraries cache their datasets inside the environment."""
+
+    huggingface: str
+    """Hugging Face's cache (datasets, models) in the dev user's home: the original envd's "~/.cache/huggingface", absolute because a mount's target must be. Value: "/home/envd/.cache/huggingface"."""
+
+    dgl: str
+    """DGL's dataset directory in the dev user's home: the original envd's "~/.dgl", absolute because a mount's target must be. Value: "/home/envd/.dgl"."""
+
 class _Data:
-    """Datasets managed by envd."""
+    """Datasets managed by envd, and where libraries cache theirs."""
 
     @staticmethod
     def envd(name: str) -> str:
@@ -456,5 +477,8 @@ class _Data:
             name: the dataset's name
         """
         ...
+
+    path: _DataPath
+    """Where libraries cache their datasets inside the environment, for runtime.mount(envd_path=...)."""
 
 data: _Data

@@ -71,7 +71,9 @@ func contextPaths(env *ir.Environment) ([]string, error) {
 		}
 	}
 	for _, s := range env.Steps {
-		if s.Copy != nil {
+		// A copy from an image reads no build-directory file: its reference
+		// is in the environment's digest.
+		if s.Copy != nil && s.Copy.Image == "" {
 			paths = append(paths, s.Copy.Source)
 		}
 		if s.Run != nil && s.Run.MountHost {

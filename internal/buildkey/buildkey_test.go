@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"envd.dev/envd/internal/ir"
@@ -79,5 +80,39 @@ func TestMissingFileIsAnError(t *testing.T) {
 	env := &ir.Environment{Requirements: []ir.File{{Path: "nope.txt"}}}
 	if _, err := Compute(Inputs{Env: env, ContextDir: t.TempDir()}); err == nil {
 		t.Fatal("want an error for a missing file")
+	}
+}
+
+// io.copy(image=...) reads no build-directory file: its source, absolute
+// in the image, is not looked for here, and the image reference keys it.
+func TestCopyFromImage(t *testing.T) {
+	dir := t.TempDir()
+	step := &ir.CopyStep{Source: "/bin/micromamba", Target: "/usr/local/bin/micromamba", Image: "docker.io/mambaorg/micromamba:1.0.0"}
+	env := &ir.Environment{Steps: []ir.Step{{Copy: step}}}
+	in := Inputs{EnvdVersion: "v1", Env: env, ContextDir: dir}
+	first, err := Compute(in)
+	if err != nil {
+		t.Fatalf("a copy from an image read the build directory: %v", err)
+	}
+	for _, change := range []func(){
+		func() { step.Image = "docker.io/mambaorg/micromamba:1.5.0" },
+		func() { step.Image = "docker.io/mambaorg/micromamba@sha256:" + strings.Repeat("ab", 32) },
+		func() { step.Source = "/usr/bin/micromamba" },
+	} {
+		change()
+		k, err := Compute(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == first {
+			t.Errorf("%+v: the key did not change", *step)
+		}
+		first = k
+	}
+	// The same path in the build directory is read, and here is missing.
+	step.Image = ""
+	step.Source = "bin/micromamba"
+	if _, err := Compute(in); err == nil {
+		t.Error("a copy from the build directory of a missing file has a key")
 	}
 }

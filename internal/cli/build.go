@@ -329,7 +329,7 @@ func checkContextFiles(env *ir.Environment, dir string) error {
 		check(f.Path, f.Pos, "wheel")
 	}
 	for _, s := range env.Steps {
-		if s.Copy != nil {
+		if s.Copy != nil && s.Copy.Image == "" { // a copy from an image reads no file here
 			check(s.Copy.Source, s.Pos, "copy source")
 		}
 	}

@@ -166,6 +166,11 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			args:  []string{"-t", "Basic:Dev"}, code: 2, want: []string{`-t "Basic:Dev" is not a valid image name`, "lower-case"},
 		},
 		{
+			name:  "copy from an image, relative source",
+			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n    io.copy(\"bin/uv\", \"/usr/local/bin/uv\", image=\"ghcr.io/astral-sh/uv:0.4.0\")\n"},
+			code:  1, want: []string{"build.envd:3:5:", `copy source "bin/uv" is not an absolute path (in the image ghcr.io/astral-sh/uv:0.4.0)`, "hint:"},
+		},
+		{
 			name:  "docker not reachable",
 			files: map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n"},
 			code:  1, want: []string{"cannot reach Docker", "--output type=oci"},
@@ -190,6 +195,23 @@ func TestBuildRejectsBadInput(t *testing.T) {
 				t.Errorf("stack trace in output:\n%s", errOut)
 			}
 		})
+	}
+}
+
+// io.copy(image=...) reads no file of the build directory: its source
+// need not exist there, and the plan copies it from the image.
+func TestDryRunCopyFromImage(t *testing.T) {
+	isolate(t)
+	dir := writeProject(t, map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n" +
+		"    io.copy(source=\"/bin/micromamba\", target=\"/usr/local/bin/micromamba\", image=\"mambaorg/micromamba:1.0.0\")\n"})
+	code, out, errOut := runEnvd(t, dir, "build", "--dry-run")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, w := range []string{"image docker.io/mambaorg/micromamba:1.0.0", "copy /bin/micromamba from docker.io/mambaorg/micromamba:1.0.0 to /usr/local/bin/micromamba [build.envd:3:5]"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("plan lacks %q:\n%s", w, out)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +52,8 @@ func runReference(s streams, o *referenceOptions, args []string) error {
 	var found []lang.Builtin
 	var names []string
 	for _, b := range lang.Builtins() {
-		if b.Name == args[0] || b.Module == args[0] {
+		// A module, a namespace in one (data.path) or one function.
+		if b.Name == args[0] || b.Module == args[0] || strings.HasPrefix(b.Name, args[0]+".") {
 			found = append(found, b)
 		}
 		names = append(names, b.Name)

@@ -390,12 +390,17 @@ func (c *compiler) steps(st llb.State) llb.State {
 			st = st.Run(opts...).Root()
 		case s.Copy != nil:
 			src := path.Clean(s.Copy.Source)
-			st = st.File(llb.Copy(c.context([]string{src}), src, s.Copy.Target, &llb.CopyInfo{
+			from, what := c.context([]string{src}), src
+			if img := s.Copy.Image; img != "" {
+				// Like COPY --from: BuildKit pulls the image for its files only.
+				from, what = llb.Image(img, llb.LinuxAmd64, named("image "+img)), src+" from "+img
+			}
+			st = st.File(llb.Copy(from, src, s.Copy.Target, &llb.CopyInfo{
 				CreateDestPath: true,
 				FollowSymlinks: true,
 				// A directory's contents land in target, like `cp -r dir/. target`.
 				CopyDirContentsOnly: true,
-			}), named(fmt.Sprintf("copy %s to %s%s", src, s.Copy.Target, at(s.Pos))))
+			}), named(fmt.Sprintf("copy %s to %s%s", what, s.Copy.Target, at(s.Pos))))
 		}
 	}
 	return st

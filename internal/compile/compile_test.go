@@ -422,3 +422,84 @@ func TestOrEnvInTheShell(t *testing.T) {
 		}
 	}
 }
+
+// copyTo returns the one copy action whose dest is dest, and the op it
+// copies from (its secondary input).
+func (g *graph) copyTo(t *testing.T, dest string) (*pb.FileActionCopy, *pb.Op) {
+	t.Helper()
+	for _, op := range g.list {
+		f := op.GetFile()
+		if f == nil {
+			continue
+		}
+		for _, a := range f.Actions {
+			if cp := a.GetCopy(); cp != nil && cp.Dest == dest {
+				if int(a.SecondaryInput) >= len(op.Inputs) {
+					t.Fatalf("copy to %s reads no input of its op", dest)
+				}
+				return cp, g.ops[digest.Digest(op.Inputs[a.SecondaryInput].Digest)]
+			}
+		}
+	}
+	t.Fatalf("no copy to %s", dest)
+	return nil, nil
+}
+
+// io.copy(image=...) copies from the image BuildKit pulls, like COPY
+// --from, in the order of the steps; the build directory is not read.
+func TestCopyFromImage(t *testing.T) {
+	env := pythonEnv()
+	env.Steps = []ir.Step{
+		{Copy: &ir.CopyStep{Source: "/bin/micromamba", Target: "/usr/local/bin/micromamba", Image: "docker.io/mambaorg/micromamba:1.0.0"}, Pos: pos(7)},
+		{Run: &ir.RunStep{Commands: []string{"micromamba --version"}}, Pos: pos(8)},
+		{Copy: &ir.CopyStep{Source: "data", Target: "/data"}, Pos: pos(9)},
+	}
+	g, _ := compileGraph(t, env, Options{})
+
+	cp, from := g.copyTo(t, "/usr/local/bin/micromamba")
+	src := from.GetSource()
+	if src == nil || src.Identifier != "docker-image://docker.io/mambaorg/micromamba:1.0.0" {
+		t.Fatalf("copy reads %+v, want the image", from)
+	}
+	if p := from.Platform; p == nil || p.OS != "linux" || p.Architecture != "amd64" {
+		t.Errorf("image platform %+v, want linux/amd64 like the base", p)
+	}
+	if cp.Src != "/bin/micromamba" || !cp.CreateDestPath || !cp.FollowSymlink || !cp.DirCopyContents {
+		t.Errorf("copy %+v", cp)
+	}
+	// The build directory is read for the other copy only.
+	if _, ctx := g.copyTo(t, "/data"); ctx.GetSource() == nil || ctx.GetSource().Attrs[pb.AttrFollowPaths] != `["data"]` {
+		t.Errorf("copy from the build directory reads %+v", ctx)
+	}
+	for _, op := range g.list {
+		if s := op.GetSource(); s != nil && strings.Contains(s.Attrs[pb.AttrFollowPaths], "micromamba") {
+			t.Errorf("the build directory is read for the image's file: %+v", s)
+		}
+	}
+	if run := g.exec(t, "micromamba --version"); g.opOf(run) == nil {
+		t.Fatal("no run step")
+	}
+
+	plan, err := Plan(context.Background(), env, Options{Project: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := plan
+	for _, w := range []string{"image docker.io/mambaorg/micromamba:1.0.0",
+		"copy /bin/micromamba from docker.io/mambaorg/micromamba:1.0.0 to /usr/local/bin/micromamba [build.envd:7:5]",
+		"run: micromamba --version [build.envd:8:5]", "copy data to /data [build.envd:9:5]"} {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("plan lacks %q (in order):\n%s", w, plan)
+		}
+		rest = rest[i+len(w):]
+	}
+
+	// Another reference is another graph.
+	before, _ := Compile(context.Background(), env, Options{Project: "demo"})
+	env.Steps[0].Copy.Image = "docker.io/mambaorg/micromamba:1.5.0"
+	after, _ := Compile(context.Background(), env, Options{Project: "demo"})
+	if string(before.Def.Def[len(before.Def.Def)-1]) == string(after.Def.Def[len(after.Def.Def)-1]) {
+		t.Error("changing the image did not change the graph")
+	}
+}

@@ -34,6 +34,14 @@ func pixiURL() string {
 	return fmt.Sprintf("https://github.com/prefix-dev/pixi/releases/download/v%s/pixi-x86_64-unknown-linux-musl.tar.gz", pixiVersion)
 }
 
+// codexAsset is the static build of OpenAI's Codex CLI in each release; the
+// tarball holds this one file.
+const codexAsset = "codex-x86_64-unknown-linux-musl"
+
+func codexURL(v string) string {
+	return fmt.Sprintf("https://github.com/openai/codex/releases/download/rust-v%s/%s.tar.gz", v, codexAsset)
+}
+
 // unpack extracts a downloaded .tar.gz into dir; strip drops the archive's
 // top directory.
 func (c *compiler) unpack(st llb.State, name, url, dir string, strip int, owned bool) llb.State {
@@ -54,6 +62,16 @@ func (c *compiler) golang(st llb.State) llb.State {
 func (c *compiler) nodejs(st llb.State) llb.State {
 	t := c.env.NodeJS
 	return c.unpack(st, fmt.Sprintf("nodejs %s%s", t.Version, at(t.Pos)), nodeURL(t.Version), nodeRoot, 1, true)
+}
+
+// codex installs the Codex CLI where the original envd put it. The version
+// is only in the URL (validated, and BuildKit fetches it), never in the script.
+func (c *compiler) codex(st llb.State) llb.State {
+	t := c.env.Codex
+	const tmp = "/tmp/envd-codex"
+	script := fmt.Sprintf("mkdir -p %[1]s\ntar -xzf %[2]s/archive.tar.gz -C %[1]s --no-same-owner\nmv %[1]s/%[3]s %[4]s\nchmod 0755 %[4]s\nrm -rf %[1]s",
+		tmp, downloadDir, codexAsset, codexBin)
+	return c.script(st, fmt.Sprintf("codex %s%s", t.Version, at(t.Pos)), script, download(codexURL(t.Version), "archive.tar.gz"))
 }
 
 // rust installs with rustup into RUSTUP_HOME and CARGO_HOME (languageEnv).

@@ -10,8 +10,8 @@ import (
 )
 
 // languageSteps installs the rest of envd's v1 API: R, Julia, Rust, Go,
-// Node.js, uv, pixi and io.http downloads (conda replaces the venv itself:
-// condaRuntime). It runs after the dev user exists and before run() and
+// Node.js, Codex, uv, pixi and io.http downloads (conda replaces the venv
+// itself: condaRuntime). It runs after the dev user exists and before run() and
 // io.copy() steps:
 //
 //	st ─▶ language packages (one apt step: r-base, ca-certificates, ...)
@@ -66,6 +66,9 @@ func (c *compiler) languageBranches() []branch {
 	if env.NodeJS != nil {
 		bs = append(bs, c.nodejs)
 	}
+	if env.Codex != nil {
+		bs = append(bs, c.codex)
+	}
 	if env.UV != nil && env.Python != nil {
 		bs = append(bs, c.uv)
 	}
@@ -89,8 +92,8 @@ func (c *compiler) languageAptPackages() []string {
 	if env.Rust != nil {
 		pkgs = append(pkgs, "ca-certificates", "gcc", "libc6-dev") // rustup downloads; cargo links with cc
 	}
-	if env.Go != nil || env.NodeJS != nil || env.Pixi != nil {
-		pkgs = append(pkgs, "ca-certificates") // for the modules, npm packages and conda packages they fetch
+	if env.Go != nil || env.NodeJS != nil || env.Pixi != nil || env.Codex != nil {
+		pkgs = append(pkgs, "ca-certificates") // for the modules, npm packages and conda packages they fetch, and Codex's API
 	}
 	have := map[string]bool{}
 	for _, p := range c.systemPackages() {
@@ -119,6 +122,8 @@ func (c *compiler) languagePos() ir.Pos {
 		return env.Go.Pos
 	case env.NodeJS != nil:
 		return env.NodeJS.Pos
+	case env.Codex != nil:
+		return env.Codex.Pos
 	case env.Pixi != nil:
 		return env.Pixi.Pos
 	}
@@ -132,6 +137,7 @@ const (
 	cargoHome   = "/opt/rust/cargo"
 	goRoot      = "/usr/local/go"
 	nodeRoot    = "/opt/nodejs"
+	codexBin    = "/usr/bin/codex" // where the original envd installs it
 	juliaRoot   = "/opt/julia"
 	juliaDepot  = "/opt/julia/depot"
 	downloadDir = "/tmp/envd-download" // a downloaded file, mounted into the step that uses it

@@ -359,11 +359,57 @@ func TestV1APIFileCompiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, img := compileGraph(t, res.Env, Options{})
-	for _, s := range []string{"rustup-init", "-C " + goRoot, "-C " + nodeRoot, "Pkg.add", "install.packages", "rstudio-server.deb", "pip install --disable-pip-version-check --index-url https://pypi.org/simple uv"} {
+	for _, s := range []string{"rustup-init", "-C " + goRoot, "-C " + nodeRoot, codexBin, "Pkg.add", "install.packages", "rstudio-server.deb", "pip install --disable-pip-version-check --index-url https://pypi.org/simple uv"} {
 		g.exec(t, s)
 	}
 	g.source(t, "https://example.com/weights.bin")
+	g.source(t, "docker-image://docker.io/mambaorg/micromamba:1.0.0")
 	if img.Config.Config.Labels == nil {
 		t.Error("no labels")
+	}
+}
+
+// install.codex: the release's static binary, fetched by BuildKit and
+// mounted, becomes /usr/bin/codex in a branch of its own.
+func TestCodex(t *testing.T) {
+	env := pythonEnv()
+	env.Codex = &ir.Toolchain{Version: "0.79.0", Pos: pos(5)}
+	env.NodeJS = &ir.Toolchain{Version: "22.11.0", Pos: pos(6)}
+	env.Steps = []ir.Step{{Run: &ir.RunStep{Commands: []string{"codex --version"}}, Pos: pos(7)}}
+	g, _ := compileGraph(t, env, Options{})
+
+	url := "https://github.com/openai/codex/releases/download/rust-v0.79.0/codex-x86_64-unknown-linux-musl.tar.gz"
+	codex := g.exec(t, "mv /tmp/envd-codex/codex-x86_64-unknown-linux-musl /usr/bin/codex")
+	if !g.mountsSource(codex, g.source(t, url)) {
+		t.Errorf("the codex step does not mount %s at %s", url, downloadDir)
+	}
+	script := strings.Join(codex.Meta.Args, " ")
+	for _, w := range []string{"tar -xzf " + downloadDir + "/archive.tar.gz -C /tmp/envd-codex --no-same-owner", "chmod 0755 /usr/bin/codex", "rm -rf /tmp/envd-codex"} {
+		if !strings.Contains(script, w) {
+			t.Errorf("codex script lacks %q: %s", w, script)
+		}
+	}
+	// The version reaches BuildKit's download only, never a shell.
+	if strings.Contains(script, "0.79.0") {
+		t.Errorf("the version is in the script: %s", script)
+	}
+	// Codex calls its API over TLS.
+	g.exec(t, "apt-get install -y -q --no-install-recommends ca-certificates")
+	node := g.exec(t, "-C "+nodeRoot)
+	if dependsOn(g, codex, node) || dependsOn(g, node, codex) {
+		t.Error("codex and nodejs are chained, want independent branches")
+	}
+	if run := g.exec(t, "codex --version"); !dependsOn(g, run, codex) {
+		t.Error("run() steps do not come after codex")
+	}
+
+	plan, err := Plan(context.Background(), env, Options{Project: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"codex 0.79.0 [build.envd:5:5]", "download " + url} {
+		if !strings.Contains(plan, w) {
+			t.Errorf("plan lacks %q:\n%s", w, plan)
+		}
 	}
 }

@@ -62,8 +62,9 @@ type Environment struct {
 	Mounts           []Mount     `json:"mounts,omitempty"`
 	Calls            []OtherCall `json:"calls,omitempty"`
 
-	// The rest of envd's v1 API: other languages and toolchains, downloads,
-	// image and container settings (languages.go).
+	// The rest of envd's v1 API: other languages and toolchains (OpenAI's
+	// Codex CLI is recorded as one), downloads, image and container settings
+	// (languages.go).
 	Conda      *Conda            `json:"conda,omitempty"`
 	UV         *UV               `json:"uv,omitempty"`
 	Pixi       *Pixi             `json:"pixi,omitempty"`
@@ -72,6 +73,7 @@ type Environment struct {
 	Rust       *Toolchain        `json:"rust,omitempty"`
 	Go         *Toolchain        `json:"go,omitempty"`
 	NodeJS     *Toolchain        `json:"nodejs,omitempty"`
+	Codex      *Toolchain        `json:"codex,omitempty"`
 	Downloads  []Download        `json:"downloads,omitempty"`
 	Entrypoint *Entrypoint       `json:"entrypoint,omitempty"`
 	Repo       *Repo             `json:"repo,omitempty"`
@@ -156,10 +158,14 @@ type RunStep struct {
 	MountHost bool `json:"mount_host,omitempty"`
 }
 
-// CopyStep copies Source (relative to the build context) to Target.
+// CopyStep copies Source to Target: from the build context (Source is
+// relative to it) or, when Image is set, from that image (Source is an
+// absolute path in it), like Dockerfile's COPY --from.
 type CopyStep struct {
 	Source string `json:"source"`
 	Target string `json:"target"`
+	// Image is a full reference, e.g. "docker.io/mambaorg/micromamba:1.0.0".
+	Image string `json:"image,omitempty"`
 }
 
 type CUDA struct {

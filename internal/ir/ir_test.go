@@ -56,6 +56,18 @@ func TestValidate(t *testing.T) {
 		{"python 2", func(e *Environment) { e.Python = &Python{Version: "2.7", Pos: p} }, "not a Python 3 version"},
 		{"absolute requirements", func(e *Environment) { e.Requirements = []File{{Path: "/etc/passwd", Pos: p}} }, "is absolute"},
 		{"escaping copy", func(e *Environment) { e.Steps = []Step{{Copy: &CopyStep{Source: "../secret", Target: "/x"}, Pos: p}} }, "outside the build directory"},
+		{"copy from image", func(e *Environment) {
+			e.Steps = []Step{{Copy: &CopyStep{Source: "/bin/micromamba", Target: "/usr/local/bin/micromamba", Image: "docker.io/mambaorg/micromamba:1.0.0"}, Pos: p}}
+		}, ""},
+		{"copy from image, relative source", func(e *Environment) {
+			e.Steps = []Step{{Copy: &CopyStep{Source: "bin/micromamba", Target: "/x", Image: "docker.io/mambaorg/micromamba:1.0.0"}, Pos: p}}
+		}, `build.envd:3:5: copy source "bin/micromamba" is not an absolute path (in the image docker.io/mambaorg/micromamba:1.0.0)`},
+		{"copy from image, no target", func(e *Environment) {
+			e.Steps = []Step{{Copy: &CopyStep{Source: "/x", Image: "docker.io/library/busybox:latest"}, Pos: p}}
+		}, "copy target is empty"},
+		{"codex", func(e *Environment) { e.Codex = &Toolchain{Version: "0.46.0-alpha.1", Pos: p} }, ""},
+		{"codex latest", func(e *Environment) { e.Codex = &Toolchain{Version: "latest", Pos: p} }, `build.envd:3:5: "latest" is not a Codex version`},
+		{"codex injection", func(e *Environment) { e.Codex = &Toolchain{Version: "0.98.0/../../x", Pos: p} }, "is not a Codex version"},
 		{"empty run", func(e *Environment) { e.Steps = []Step{{Run: &RunStep{}, Pos: p}} }, "no commands"},
 		{"bad env key", func(e *Environment) { e.Environ = map[string]string{"1X": "y"} }, "invalid environment variable name"},
 		{"bad port", func(e *Environment) { e.Expose = []Expose{{EnvdPort: 70000, Pos: p}} }, "out of range"},
@@ -97,6 +109,14 @@ func TestDigestIgnoresPositionsOnly(t *testing.T) {
 	b.PythonPackages[0].Name = "numpy"
 	if a.Digest() == b.Digest() {
 		t.Error("changing a package did not change the digest")
+	}
+	// The image a file is copied from is part of what is asked for.
+	copyFrom := func(image string) string {
+		e := &Environment{Steps: []Step{{Copy: &CopyStep{Source: "/uv", Target: "/usr/local/bin/uv", Image: image}}}}
+		return e.Digest()
+	}
+	if copyFrom("ghcr.io/astral-sh/uv:0.4.0") == copyFrom("ghcr.io/astral-sh/uv:0.5.0") || copyFrom("") == copyFrom("ghcr.io/astral-sh/uv:0.4.0") {
+		t.Error("changing the image of a copy did not change the digest")
 	}
 }
 

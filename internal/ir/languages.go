@@ -45,7 +45,7 @@ type Julia struct {
 	Pos       Pos       `json:"pos"`
 }
 
-// Toolchain is install.rust, install.go or install.nodejs.
+// Toolchain is install.rust, install.go, install.nodejs or install.codex.
 type Toolchain struct {
 	Version string `json:"version"`
 	Pos     Pos    `json:"pos"`

@@ -85,10 +85,16 @@ func (e *Environment) Validate() error {
 	for _, s := range e.Steps {
 		switch {
 		case s.Copy != nil:
-			if err := checkContextPath(s.Copy.Source); err != "" {
-				add(Errorf(s.Pos, "use a path inside the build directory, relative to it", "copy source %q %s", s.Copy.Source, err))
+			c := s.Copy
+			// From an image the source is a path in it, else one in the build directory.
+			switch err := checkContextPath(c.Source); {
+			case c.Image != "" && !path.IsAbs(c.Source):
+				add(Errorf(s.Pos, `give the absolute path of the file or directory in the image, e.g. "/usr/local/bin/micromamba"`,
+					"copy source %q is not an absolute path (in the image %s)", c.Source, c.Image))
+			case c.Image == "" && err != "":
+				add(Errorf(s.Pos, "use a path inside the build directory, relative to it; for a path in an image, give image= too", "copy source %q %s", c.Source, err))
 			}
-			if s.Copy.Target == "" {
+			if c.Target == "" {
 				add(Errorf(s.Pos, `give a target such as "/home/envd/data"`, "copy target is empty"))
 			}
 		case s.Run != nil:

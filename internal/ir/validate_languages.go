@@ -17,6 +17,9 @@ var (
 	rustVersion  = regexp.MustCompile(`^(stable|beta|nightly(-[0-9]{4}-[0-9]{2}-[0-9]{2})?|[0-9]+\.[0-9]+(\.[0-9]+)?)$`)
 	goVersion    = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+|rc[0-9]+|beta[0-9]+)?$`)
 	nodeVersion  = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	// codexVersion is a release of github.com/openai/codex without its tag's
+	// "rust-v" prefix, pre-releases too ("0.98.0", "0.46.0-alpha.1").
+	codexVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$`)
 	sha256Digest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	// A command's name is any one line (the original envd has "go version").
 	commandName = regexp.MustCompile(`^[^\n\r]*\S[^\n\r]*$`)
@@ -69,7 +72,8 @@ func (e *Environment) validateLanguages() []error {
 		tc       *Toolchain
 		re       *regexp.Regexp
 		what, eg string
-	}{{e.Rust, rustVersion, "Rust", `"stable" or "1.82.0"`}, {e.Go, goVersion, "Go", `"1.25.3"`}, {e.NodeJS, nodeVersion, "Node.js", `"22.11.0"`}} {
+	}{{e.Rust, rustVersion, "Rust", `"stable" or "1.82.0"`}, {e.Go, goVersion, "Go", `"1.25.3"`}, {e.NodeJS, nodeVersion, "Node.js", `"22.11.0"`},
+		{e.Codex, codexVersion, "Codex", `"0.98.0": the number of a release of github.com/openai/codex, without its tag's "rust-v"; leave version out for envd's pinned one`}} {
 		if t.tc != nil && !t.re.MatchString(t.tc.Version) {
 			add(Errorf(t.tc.Pos, "write it as "+t.eg, "%q is not a %s version", t.tc.Version, t.what))
 		}

@@ -1,5 +1,7 @@
 package lang
 
+import "fmt"
+
 // The builtins as data, for `envd reference`, docs/build-file.md and the
 // editor stubs in stubs/. All three come from the tables the interpreter
 // runs, so they cannot drift from it; TestGeneratedFiles checks the
@@ -14,6 +16,9 @@ type Builtin struct {
 	Doc     string
 	Params  []Param
 	Returns string // a Python type; "" returns None
+	// Value is a constant's value (data.path.huggingface is a string, not a
+	// function); "" for functions.
+	Value string
 
 	signature string
 }
@@ -54,7 +59,16 @@ func Builtins() []Builtin {
 	}
 	for _, m := range modules {
 		for _, f := range m.decl {
-			out = append(out, describe(m.name, f))
+			if f.sub == nil {
+				out = append(out, describe(m.name, f))
+				continue
+			}
+			// A namespace of constants: each is listed under the module.
+			for _, k := range f.sub.decl {
+				name := f.sub.name + "." + k.name
+				out = append(out, Builtin{Name: name, Module: m.name, Doc: k.doc, Value: k.value,
+					signature: fmt.Sprintf("%s = %q", name, k.value)})
+			}
 		}
 	}
 	return out
@@ -89,5 +103,6 @@ var pythonTypes = map[kind]string{
 }
 
 // Signature renders the call with its defaults, e.g.
-// install.cuda(version, cudnn="8"), as error messages show it.
+// install.cuda(version, cudnn="8"), as error messages show it; for a
+// constant, its value: data.path.dgl = "/home/envd/.dgl".
 func (b Builtin) Signature() string { return b.signature }

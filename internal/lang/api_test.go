@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.starlark.net/starlark"
 )
 
 // Generated parts of docs/build-file.md sit between these lines.
@@ -52,6 +54,15 @@ func TestBuiltinsDescribeTheInterpreter(t *testing.T) {
 			continue
 		}
 		for _, member := range m.names {
+			// A namespace of constants (data.path): each constant is described.
+			if sub, ok := m.members[member].(*module); ok {
+				for _, k := range sub.names {
+					if b, ok := described[sub.name+"."+k]; !ok || b.Value != string(sub.members[k].(starlark.String)) {
+						t.Errorf("%s.%s is not described with its value", sub.name, k)
+					}
+				}
+				continue
+			}
 			if _, ok := described[name+"."+member]; !ok {
 				t.Errorf("%s.%s is not described", name, member)
 			}
@@ -73,7 +84,7 @@ func TestStubVariantsForOldNames(t *testing.T) {
 	for _, v := range aliasVariants(copyFn.Params) {
 		got = append(got, stubParams(v, false))
 	}
-	want := []string{"source: str, target: str", "host_path: str, envd_path: str", "src: str, dest: str"}
+	want := []string{"source: str, target: str, image: Optional[str] = None", "host_path: str, envd_path: str, image: Optional[str] = None", "src: str, dest: str, image: Optional[str] = None"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("variants %q, want %q", got, want)
 	}

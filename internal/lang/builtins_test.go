@@ -188,6 +188,19 @@ func TestBuiltins(t *testing.T) {
 			{Copy: &ir.CopyStep{Source: "b", Target: "/b"}, Pos: l3},
 			{Copy: &ir.CopyStep{Source: "c", Target: "/c"}, Pos: l4},
 		}}},
+		// io.copy from an image: the reference is normalised like base(image=...).
+		{"io.copy image", []string{
+			`io.copy(source="/bin/micromamba", target="/usr/local/bin/micromamba", image="mambaorg/micromamba:1.0.0")`,
+			`io.copy(host_path="/opt/conda", envd_path="/opt/conda", image="ghcr.io/org/conda@sha256:` + strings.Repeat("ab", 32) + `")`,
+			`io.copy("/usr/bin/tool", "/usr/local/bin/tool", "tool")`,
+		}, ir.Environment{Steps: []ir.Step{
+			{Copy: &ir.CopyStep{Source: "/bin/micromamba", Target: "/usr/local/bin/micromamba", Image: "docker.io/mambaorg/micromamba:1.0.0"}, Pos: l2},
+			{Copy: &ir.CopyStep{Source: "/opt/conda", Target: "/opt/conda", Image: "ghcr.io/org/conda@sha256:" + strings.Repeat("ab", 32)}, Pos: l3},
+			{Copy: &ir.CopyStep{Source: "/usr/bin/tool", Target: "/usr/local/bin/tool", Image: "docker.io/library/tool:latest"}, Pos: l4},
+		}}},
+		{"io.copy image None", []string{`io.copy("data", "/data", image=None)`}, ir.Environment{Steps: []ir.Step{
+			{Copy: &ir.CopyStep{Source: "data", Target: "/data"}, Pos: l2},
+		}}},
 
 		// The rest of envd's v1 API.
 		{"conda", []string{
@@ -223,6 +236,11 @@ func TestBuiltins(t *testing.T) {
 		{"toolchains default versions", []string{`install.rust()`, `install.go()`, `install.nodejs(version=None)`}, ir.Environment{
 			Rust: &ir.Toolchain{Version: "stable", Pos: l2}, Go: &ir.Toolchain{Version: "1.25.3", Pos: l3}, NodeJS: &ir.Toolchain{Version: "25.1.0", Pos: l4},
 		}},
+		// install.codex: None is the pinned default, as install.nodejs(version=None).
+		{"install.codex default", []string{`install.codex()`}, ir.Environment{Codex: &ir.Toolchain{Version: "0.98.0", Pos: l2}}},
+		{"install.codex None", []string{`install.codex(version=None)`}, ir.Environment{Codex: &ir.Toolchain{Version: "0.98.0", Pos: l2}}},
+		{"install.codex version", []string{`install.codex(version="0.79.0")`}, ir.Environment{Codex: &ir.Toolchain{Version: "0.79.0", Pos: l2}}},
+		{"install.codex positional pre-release", []string{`install.codex("0.46.0-alpha.1")`}, ir.Environment{Codex: &ir.Toolchain{Version: "0.46.0-alpha.1", Pos: l2}}},
 		{"toolchains versions", []string{`install.rust("1.82.0")`, `install.go(version="1.24.1")`, `install.nodejs("22.11.0")`}, ir.Environment{
 			Rust: &ir.Toolchain{Version: "1.82.0", Pos: l2}, Go: &ir.Toolchain{Version: "1.24.1", Pos: l3}, NodeJS: &ir.Toolchain{Version: "22.11.0", Pos: l4},
 		}},
@@ -250,6 +268,18 @@ func TestBuiltins(t *testing.T) {
 		}},
 		{"data.envd", []string{`runtime.mount(host_path=data.envd("mnist"), envd_path="/data")`}, ir.Environment{
 			Mounts: []ir.Mount{{HostPath: "~/.local/share/envd/data/mnist", EnvdPath: "/data", Pos: l2}},
+		}},
+		// data.path: the original's "~/..." caches, in the dev user's home.
+		{"data.path", []string{
+			`runtime.mount(host_path="~/.cache/huggingface", envd_path=data.path.huggingface)`,
+			`runtime.mount("~/.dgl", data.path.dgl)`,
+			`runtime.environ(env={"HF_HOME": data.path.huggingface})`,
+		}, ir.Environment{
+			Mounts: []ir.Mount{
+				{HostPath: "~/.cache/huggingface", EnvdPath: "/home/envd/.cache/huggingface", Pos: l2},
+				{HostPath: "~/.dgl", EnvdPath: "/home/envd/.dgl", Pos: l3},
+			},
+			Environ: map[string]string{"HF_HOME": "/home/envd/.cache/huggingface"},
 		}},
 	}
 	for _, tt := range tests {
@@ -296,6 +326,7 @@ func TestAPICoverage(t *testing.T) {
 		"install.rust":              {"version"},
 		"install.go":                {"version"},
 		"install.nodejs":            {"version"},
+		"install.codex":             {"version"},
 		"config.apt_source":         {"source"},
 		"config.jupyter":            {"token", "port"},
 		"config.pip_index":          {"url", "extra_url", "trust"},
@@ -314,7 +345,7 @@ func TestAPICoverage(t *testing.T) {
 		"runtime.environ":           {"env", "extra_path"},
 		"runtime.mount":             {"host_path", "envd_path"},
 		"runtime.init":              {"commands"},
-		"io.copy":                   {"source", "target"},
+		"io.copy":                   {"source", "target", "image"},
 		"io.http":                   {"url", "checksum", "filename"},
 	}
 	for name, params := range api {
@@ -384,11 +415,12 @@ func TestV1APIFile(t *testing.T) {
 		"uv":    env.UV != nil, "pixi": env.Pixi != nil && env.Pixi.UseMirror,
 		"r":     env.R != nil && env.R.RStudio && env.R.CRANMirror != "" && len(env.R.Packages) == 1,
 		"julia": env.Julia != nil && env.Julia.PkgServer != "" && len(env.Julia.Packages) == 1,
-		"rust":  env.Rust != nil, "go": env.Go != nil, "nodejs": env.NodeJS != nil,
+		"rust":  env.Rust != nil, "go": env.Go != nil, "nodejs": env.NodeJS != nil, "codex": env.Codex != nil,
 		"resources": env.Resources != nil && env.Resources.GPUs == 1 && env.Resources.ShmSizeMB == 2048,
 		"repo":      env.Repo != nil, "owner": env.Owner != nil, "commands": env.Commands["train"] != "",
 		"downloads": len(env.Downloads) == 1, "mount": len(env.Mounts) == 1 && strings.HasPrefix(env.Mounts[0].HostPath, DataDir),
-		"cuda": strings.Contains(env.Base.Image, "nvidia/cuda:12.4.1-devel-ubuntu22.04"),
+		"cuda":            strings.Contains(env.Base.Image, "nvidia/cuda:12.4.1-devel-ubuntu22.04"),
+		"copy from image": len(env.Steps) == 3 && env.Steps[1].Copy.Image == "docker.io/mambaorg/micromamba:1.0.0",
 	}
 	for what, ok := range set {
 		if !ok {

@@ -66,6 +66,11 @@ var installModule = newModule("install", "What goes into the image.",
 	member{name: "nodejs", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.NodeJS }), doc: "Install Node.js from the official tarball into /opt/nodejs.", params: []string{
 		`version?:str="25.1.0"`,
 	}},
+	// The original envd asks GitHub for the latest release when version is
+	// None; envd pins one, so that a build does not change by itself.
+	member{name: "codex", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.Codex }), doc: "Install OpenAI's Codex CLI as /usr/bin/codex: the static binary of its GitHub release (no Node.js needed).", params: []string{
+		`version?:str="0.98.0"  # a release of github.com/openai/codex, e.g. "0.98.0"; None means this pinned one (the original envd took the latest release)`,
+	}},
 )
 
 // installPython asks for a Python version; envd v1's default is 3.11.
@@ -125,7 +130,8 @@ func installVSCode(c *call, a args) error {
 	return nil
 }
 
-// toolchain records install.rust, install.go or install.nodejs, once each.
+// toolchain records install.rust, install.go, install.nodejs or
+// install.codex, once each.
 func toolchain(field func(*ir.Environment) **ir.Toolchain) handler {
 	return func(c *call, a args) error {
 		if err := c.once(); err != nil {

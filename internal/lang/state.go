@@ -263,6 +263,10 @@ type member struct {
 	// Python type, for the stubs).
 	v       valueHandler
 	returns string
+	// value makes the member a string constant instead of a builtin
+	// (data.path.huggingface); sub makes it a namespace of them (data.path).
+	value string
+	sub   *module
 }
 
 // newBuiltin wraps a member as a Starlark builtin that finds the load's
@@ -299,12 +303,20 @@ type module struct {
 	members map[string]starlark.Value
 	names   []string // sorted
 	decl    []member // builtin modules: in declared order, for the reference
+	noun    string   // what its members are, for errors; "" is "function"
 }
 
 func newModule(name, doc string, fns ...member) *module {
 	m := &module{name: name, doc: doc, members: map[string]starlark.Value{}, decl: fns}
 	for _, f := range fns {
-		m.members[f.name] = newBuiltin(name+"."+f.name, f)
+		switch {
+		case f.sub != nil:
+			m.members[f.name] = f.sub
+		case f.value != "":
+			m.members[f.name] = starlark.String(f.value)
+		default:
+			m.members[f.name] = newBuiltin(name+"."+f.name, f)
+		}
 		m.names = append(m.names, f.name)
 	}
 	sort.Strings(m.names)
@@ -324,7 +336,11 @@ func (m *module) Attr(name string) (starlark.Value, error) {
 	if v, ok := m.members[name]; ok {
 		return v, nil
 	}
-	msg := fmt.Sprintf("%s has no function %q", m.name, name)
+	noun := m.noun
+	if noun == "" {
+		noun = "function"
+	}
+	msg := fmt.Sprintf("%s has no %s %q", m.name, noun, name)
 	if near := nearest(name, m.names); near != "" {
 		msg += fmt.Sprintf("; did you mean %q?", near)
 	}

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -23,16 +24,47 @@ def fail(*args: object, sep: str = " ") -> NoReturn:
 		b.WriteString("\n")
 		writeStub(&b, f, "")
 	}
-	for _, m := range Modules() {
-		class := "_" + strings.ToUpper(m.Name[:1]) + m.Name[1:]
-		fmt.Fprintf(&b, "\nclass %s:\n    %s\n", class, docstring(m.Doc, nil, "    "))
-		for _, f := range builtinsIn(m.Name) {
+	for _, m := range modules {
+		// Namespaces of constants (data.path) are classes of their own.
+		var subs []member
+		for _, f := range m.decl {
+			if f.sub != nil {
+				subs = append(subs, f)
+				writeConstants(&b, f.sub)
+			}
+		}
+		fmt.Fprintf(&b, "\nclass %s:\n    %s\n", className(m.name), docstring(m.doc, nil, "    "))
+		for _, f := range builtinsIn(m.name) {
+			if f.Value != "" {
+				continue // in the namespace's class
+			}
 			b.WriteString("\n")
 			writeStub(&b, f, "    ")
 		}
-		fmt.Fprintf(&b, "\n%s: %s\n", m.Name, class)
+		for _, f := range subs {
+			fmt.Fprintf(&b, "\n    %s: %s\n    %s\n", f.name, className(f.sub.name), docstring(f.doc, nil, "    "))
+		}
+		fmt.Fprintf(&b, "\n%s: %s\n", m.name, className(m.name))
 	}
 	return b.String()
+}
+
+// className is the stub class of a module: _Install, _DataPath.
+func className(module string) string {
+	var b strings.Builder
+	b.WriteString("_")
+	for _, part := range strings.Split(module, ".") {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+// writeConstants writes a namespace of string constants as a class.
+func writeConstants(b *strings.Builder, m *module) {
+	fmt.Fprintf(b, "\nclass %s:\n    %s\n", className(m.name), docstring(m.doc, nil, "    "))
+	for _, k := range m.decl {
+		fmt.Fprintf(b, "\n    %s: str\n    %s\n", k.name, docstring(k.doc+" Value: "+strconv.Quote(k.value)+".", nil, "    "))
+	}
 }
 
 // writeStub writes one function; builtins whose parameters have older names
