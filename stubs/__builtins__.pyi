@@ -8,13 +8,13 @@ def fail(*args: object, sep: str = " ") -> NoReturn:
     ...
 
 def base(os: str = "", language: str = "", image: str = "", dev: bool = ...) -> None:
-    """Choose the base image: the article's os= and language= form, or envd v1's image= and dev=.
+    """Choose the base image: the article's os= and language= form, a dev environment, or envd v1's image= and dev=. As in the original envd, base() is ubuntu:22.04 without dev, and so is a build function that never calls base().
 
     Args:
         os: ubuntu20.04, ubuntu22.04, ubuntu24.04, debian11 or debian12
         language: python, python3, python3.X; r or julia
-        image: any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"
-        dev: a development environment (agent, user, shell, ssh); default True, except with image=
+        image: any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"; without it or os=, ubuntu:22.04
+        dev: a development environment (agent, user, shell, ssh), what envd up needs; default True with os= or language= (and no image=), else False
     """
     ...
 

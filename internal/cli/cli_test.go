@@ -215,6 +215,41 @@ func TestDryRunCopyFromImage(t *testing.T) {
 	}
 }
 
+// TestUpNeedsDev: envd up on an image without dev says so at the base()
+// call, or at the build function when it never calls base() (which means
+// base(), without dev, as in the original envd), and says how to fix it.
+// It fails before Docker is reached.
+func TestUpNeedsDev(t *testing.T) {
+	isolate(t)
+	tests := []struct {
+		name, file string
+		want       []string
+	}{
+		{"no base", "def build():\n    install.python_packages(name=[\"six\"])\n",
+			[]string{"build.envd:1:1: envd up needs a dev environment", "never calls base()", "base(dev=True)", `base(os="ubuntu22.04", language="python3")`}},
+		{"bare base", "def build():\n    base()\n",
+			[]string{"build.envd:2:5: envd up needs a dev environment", "base() and base(image=...) default to", "base(dev=True)"}},
+		{"image", "def build():\n    base(image=\"debian:bookworm\")\n",
+			[]string{"build.envd:2:5: envd up needs a dev environment", `base(image="...", dev=True)`}},
+		{"os dev=False", "def build():\n    base(os=\"debian12\", dev=False)\n",
+			[]string{"build.envd:2:5: envd up needs a dev environment", "remove dev=False"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeProject(t, map[string]string{"build.envd": tt.file})
+			code, _, errOut := runEnvd(t, dir, "up", "--ca-bundle", "")
+			if code != 1 {
+				t.Fatalf("exit code %d, want 1\nstderr: %s", code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}
+
 func TestProjectName(t *testing.T) {
 	tests := map[string]string{
 		"/home/me/My Project": "my-project",

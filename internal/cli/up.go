@@ -126,8 +126,7 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		return usageError{fmt.Errorf("--name: %w", err)}
 	}
 	if !p.env.Base.Dev {
-		return ir.Errorf(p.env.Base.Pos, `use base(os="ubuntu22.04", language="python3") or base(image=..., dev=True)`,
-			"envd up needs a dev environment (one with envd's agent), but this base has dev=False")
+		return notDevError(p.env.Base)
 	}
 	spec, err := o.resources(s.err, p, o.build.projectCopied)
 	if err != nil {
@@ -584,3 +583,18 @@ func printEndpoints(w io.Writer, name string, env *runtime.Env, forwards []forwa
 type exitCodeError int
 
 func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// notDevError says why envd up cannot run an image without dev, at the
+// base() call or, when the build function has none, at the function.
+func notDevError(b ir.Base) error {
+	const msg = "envd up needs a dev environment (one with envd's agent)"
+	switch {
+	case b.Implicit:
+		return ir.Errorf(b.Pos, `add base(dev=True) to it, or base(os="ubuntu22.04", language="python3")`,
+			"%s, but this build function never calls base(), so its base is %s without dev (no base() means base(), as in the original envd)", msg, b.Image)
+	case b.OS != "":
+		return ir.Errorf(b.Pos, "remove dev=False", "%s, but this base() says dev=False", msg)
+	}
+	return ir.Errorf(b.Pos, `pass dev=True, as in base(dev=True) or base(image="...", dev=True), or use base(os="ubuntu22.04", language="python3")`,
+		"%s, but this base() has dev=False: base() and base(image=...) default to it, as in the original envd", msg)
+}

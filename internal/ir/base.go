@@ -25,7 +25,8 @@ var distros = map[string]Distro{
 	"debian12":    {Image: "docker.io/library/debian:bookworm", Python: "3.11"},
 }
 
-// DefaultImage is the base when build.envd never calls base().
+// DefaultImage is the image of base() without os= or image=, and of a
+// build file that never calls base(): the original envd's default.
 const DefaultImage = "docker.io/library/ubuntu:22.04"
 
 // LookupOS resolves an os= name such as "ubuntu20.04".

@@ -92,7 +92,9 @@ type Base struct {
 	Language string `json:"language,omitempty"`
 	// Dev images get the agent, a user, a shell: what `envd up` needs.
 	Dev bool `json:"dev"`
-	Pos Pos  `json:"pos"`
+	// Implicit: the build function never calls base(); Pos is the function.
+	Implicit bool `json:"implicit,omitempty"`
+	Pos      Pos  `json:"pos"`
 }
 
 // Python is the interpreter the venv is created from.

@@ -56,7 +56,7 @@ func (e *Environment) validateLanguages() []error {
 	if r := e.R; r != nil {
 		names(r.Packages, rPackage, "R package", `R package names are letters, digits and dots, e.g. "ggplot2"`)
 		if r.RStudio && !e.Base.Dev {
-			add(Errorf(r.Pos, "RStudio Server runs as the dev user: use base(os=...) or base(image=..., dev=True)", "config.rstudio_server needs a dev environment"))
+			add(Errorf(r.Pos, "RStudio Server runs as the dev user: use base(os=...), or pass dev=True to base() (add base(dev=True) when there is none)", "config.rstudio_server needs a dev environment"))
 		}
 		if r.CRANMirror != "" && !isHTTPURL(r.CRANMirror) {
 			add(Errorf(r.Pos, `e.g. "https://cloud.r-project.org"`, "CRAN mirror %q is not an http(s) URL", r.CRANMirror))

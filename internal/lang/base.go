@@ -9,7 +9,8 @@ import (
 
 // base chooses the image. Two forms: the article's base(os="ubuntu20.04",
 // language="python3"), a development environment; and envd v1's
-// base(image="ubuntu:22.04", dev=True).
+// base(image="ubuntu:22.04", dev=False), where base() alone is
+// ubuntu:22.04 without dev, as in the original envd.
 func base(c *call, a args) error {
 	if err := c.once(); err != nil {
 		return err
@@ -34,8 +35,9 @@ func base(c *call, a args) error {
 	default:
 		b.Image = ir.DefaultImage
 	}
-	// The os= form (and no image at all) means an environment to work in.
-	b.Dev = a.boolean("dev", image == "")
+	// The article's form (os= or language=, without image=) means an
+	// environment to work in; v1's image= and bare base() mean an image.
+	b.Dev = a.boolean("dev", image == "" && (osName != "" || lang != ""))
 	c.s.env.Base = b
 
 	if lang == "" {

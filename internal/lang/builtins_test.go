@@ -9,8 +9,9 @@ import (
 	"envd.dev/envd/internal/ir"
 )
 
-// noBase is the base of a file that never calls base().
-var noBase = ir.Base{Image: ir.DefaultImage, Dev: true}
+// noBase is the base of a file that never calls base(): the original
+// envd's base(), at the build function.
+var noBase = ir.Base{Image: ir.DefaultImage, Implicit: true, Pos: at(1, 1)}
 
 // cudaBase is noBase (ubuntu:22.04) after install.cuda swapped the image.
 func cudaBase(image string) ir.Base { b := noBase; b.Image = image; return b }
@@ -58,7 +59,37 @@ func TestBuiltins(t *testing.T) {
 			Base:  ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "julia", Dev: true, Pos: l2},
 			Julia: &ir.Julia{Pos: l2},
 		}},
-		{"no base", []string{`pass`}, ir.Environment{}},
+		// The original envd's v1 defaults: base() and no base() at all are
+		// ubuntu:22.04 without dev; os= or language= (the article's form)
+		// mean a dev environment unless image= is given.
+		{"no base: v1's base()", []string{`pass`}, ir.Environment{}},
+		{"base() bare", []string{`base()`}, ir.Environment{
+			Base: ir.Base{Image: ir.DefaultImage, Pos: l2},
+		}},
+		{"base dev=True", []string{`base(dev=True)`}, ir.Environment{
+			Base: ir.Base{Image: ir.DefaultImage, Dev: true, Pos: l2},
+		}},
+		{"base image", []string{`base(image="x")`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/x:latest", Pos: l2},
+		}},
+		{"base image dev=True", []string{`base(image="x", dev=True)`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/x:latest", Dev: true, Pos: l2},
+		}},
+		{"base os alone", []string{`base(os="debian12")`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/debian:bookworm", OS: "debian12", Dev: true, Pos: l2},
+		}},
+		{"base language alone: the default image, dev", []string{`base(language="python3")`}, ir.Environment{
+			Base:   ir.Base{Image: ir.DefaultImage, Language: "python3", Dev: true, Pos: l2},
+			Python: &ir.Python{Pos: l2},
+		}},
+		{"base language dev=False", []string{`base(language="python3", dev=False)`}, ir.Environment{
+			Base:   ir.Base{Image: ir.DefaultImage, Language: "python3", Pos: l2},
+			Python: &ir.Python{Pos: l2},
+		}},
+		{"base image language: image= decides, not dev", []string{`base(image="debian:bookworm", language="python3")`}, ir.Environment{
+			Base:   ir.Base{Image: "docker.io/library/debian:bookworm", Language: "python3", Pos: l2},
+			Python: &ir.Python{Pos: l2},
+		}},
 
 		// shell, run, git_config
 		{"shell", []string{`shell("zsh")`}, ir.Environment{Shell: "zsh"}},
@@ -225,10 +256,11 @@ func TestBuiltins(t *testing.T) {
 		{"r", []string{`install.r_packages(["ggplot2"])`, `config.cran_mirror(url="https://cloud.r-project.org")`, `install.r_lang()`}, ir.Environment{
 			R: &ir.R{Packages: pkgs(l2, "ggplot2"), CRANMirror: "https://cloud.r-project.org", Pos: l2},
 		}},
-		{"rstudio", []string{`config.rstudio_server()`}, ir.Environment{
-			R:       &ir.R{RStudio: true, Pos: l2},
-			Expose:  []ir.Expose{{EnvdPort: 8787, Service: "rstudio", Pos: l2}},
-			Daemons: []ir.Daemon{{Command: rserver, Pos: l2}},
+		{"rstudio", []string{`base(dev=True)`, `config.rstudio_server()`}, ir.Environment{
+			Base:    ir.Base{Image: ir.DefaultImage, Dev: true, Pos: l2},
+			R:       &ir.R{RStudio: true, Pos: l3},
+			Expose:  []ir.Expose{{EnvdPort: 8787, Service: "rstudio", Pos: l3}},
+			Daemons: []ir.Daemon{{Command: rserver, Pos: l3}},
 		}},
 		{"julia", []string{`install.julia()`, `install.julia_packages(name=["Flux"])`, `config.julia_pkg_server(url="https://pkg.julialang.org")`}, ir.Environment{
 			Julia: &ir.Julia{Packages: pkgs(l3, "Flux"), PkgServer: "https://pkg.julialang.org", Pos: l2},

@@ -134,6 +134,8 @@ func TestErrors(t *testing.T) {
 		{"http not a URL", build(`io.http("ftp://x.example/a")`), "", at(2, 5), []string{`"ftp://x.example/a" is not an http(s) URL`}},
 		{"entrypoint in dev", build(`base(os="debian12")`, `config.entrypoint(["python3"])`), "", at(3, 5), []string{"config.entrypoint applies to images without dev"}},
 		{"rstudio not dev", build(`base(image="ubuntu:22.04")`, `config.rstudio_server()`), "", at(3, 5), []string{"config.rstudio_server needs a dev environment"}},
+		{"rstudio without base(): not dev, as in v1", build(`config.rstudio_server()`), "", at(2, 5), []string{"config.rstudio_server needs a dev environment", "base(dev=True)"}},
+		{"rstudio bare base(): not dev, as in v1", build(`base()`, `config.rstudio_server()`), "", at(3, 5), []string{"config.rstudio_server needs a dev environment"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -124,7 +124,7 @@ func (l Loader) LoadSource(filename string, src []byte, fn string) (res *Result,
 		return nil, s.evalError(err)
 	}
 
-	env := s.finish()
+	env := s.finish(s.pos(build.Position()))
 	if env.PipOptions, err = mergePipCalls(s.pipCalls, env.Jupyter); err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (s *state) thread() *starlark.Thread {
 }
 
 // lookup finds the build function among the file's globals.
-func (s *state) lookup(globals starlark.StringDict, fn string) (starlark.Callable, error) {
+func (s *state) lookup(globals starlark.StringDict, fn string) (*starlark.Function, error) {
 	v, ok := globals[fn]
 	if f, isFunc := v.(*starlark.Function); ok && isFunc {
 		for i := 0; i < f.NumParams(); i++ {

@@ -148,11 +148,45 @@ func TestLoadFile(t *testing.T) {
 	if res.Env.Shell != "zsh" || res.Env.Base.Image != ir.DefaultImage {
 		t.Errorf("other(): shell %q, image %q", res.Env.Shell, res.Env.Base.Image)
 	}
+	// other() has no base(): its base is at its def, for envd up's error.
+	if want := (ir.Pos{File: "proj/build.envd", Line: 3, Col: 1}); res.Env.Base.Pos != want || res.Env.Base.Dev {
+		t.Errorf("other(): base at %v (dev %v), want %v without dev", res.Env.Base.Pos, res.Env.Base.Dev, want)
+	}
 
 	_, err = Load("missing/build.envd", "")
 	var e *ir.Error
 	if !errors.As(err, &e) || e.Pos != (ir.Pos{File: "missing/build.envd"}) || !strings.Contains(e.Msg, "cannot read the build file: no such file") {
 		t.Errorf("missing file: got %v", err)
+	}
+}
+
+// Original-style files keep v1's base() defaults: no base() and base() are
+// ubuntu:22.04 without dev, base(dev=True) a dev environment.
+func TestOriginalBaseDefaults(t *testing.T) {
+	tests := []struct {
+		file string
+		want ir.Base
+	}{
+		{"no_base_torch_cpu.envd", ir.Base{Image: ir.DefaultImage, Implicit: true, Pos: ir.Pos{Line: 3, Col: 1}}},
+		{"bare_base_extra_index.envd", ir.Base{Image: ir.DefaultImage, Pos: ir.Pos{Line: 3, Col: 5}}},
+		{"base_dev_true_find_links.envd", ir.Base{Image: ir.DefaultImage, Dev: true, Pos: ir.Pos{Line: 3, Col: 5}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "original", tt.file)
+			res, err := Load(path, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tt.want
+			want.Pos.File = path
+			if res.Env.Base != want {
+				t.Errorf("Base = %+v, want %+v", res.Env.Base, want)
+			}
+			if res.Env.Python == nil || len(res.Env.PythonPackages) == 0 {
+				t.Errorf("no Python packages: %+v", res.Env)
+			}
+		})
 	}
 }
 

@@ -120,12 +120,14 @@ func (s *state) innermostCall(stack starlark.CallStack) (starlark.CallFrame, boo
 	return starlark.CallFrame{}, false
 }
 
-// finish fills in what the file left out.
-func (s *state) finish() *ir.Environment {
+// finish fills in what the file left out; fn is where the build function
+// is defined.
+func (s *state) finish(fn ir.Pos) *ir.Environment {
 	env := s.env
 	if env.Base.Image == "" {
-		// No base(): the article's kind of environment, one to work in.
-		env.Base = ir.Base{Image: ir.DefaultImage, Dev: true}
+		// No base() is base(), as in the original envd: ubuntu:22.04, not
+		// a dev environment. Errors about the base point at the function.
+		env.Base = ir.Base{Image: ir.DefaultImage, Implicit: true, Pos: fn}
 	}
 	return &env
 }
@@ -358,11 +360,12 @@ func (m *module) Attr(name string) (starlark.Value, error) {
 // globals are the builtins outside any module, in the order the reference
 // lists them.
 var globals = []member{
-	{name: "base", h: base, doc: "Choose the base image: the article's os= and language= form, or envd v1's image= and dev=.", params: []string{
+	{name: "base", h: base, doc: "Choose the base image: the article's os= and language= form, a dev environment, or envd v1's image= and dev=. " +
+		"As in the original envd, base() is ubuntu:22.04 without dev, and so is a build function that never calls base().", params: []string{
 		`os?:str=""  # ubuntu20.04, ubuntu22.04, ubuntu24.04, debian11 or debian12`,
 		`language?:str=""  # python, python3, python3.X; r or julia`,
-		`image?:str=""  # any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"`,
-		`dev?:bool  # a development environment (agent, user, shell, ssh); default True, except with image=`,
+		`image?:str=""  # any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"; without it or os=, ubuntu:22.04`,
+		`dev?:bool  # a development environment (agent, user, shell, ssh), what envd up needs; default True with os= or language= (and no image=), else False`,
 	}},
 	{name: "shell", h: shell, doc: "Choose the interactive shell of a dev environment.", params: []string{
 		`name?:str="base"  # base (the image's own), bash, zsh or fish`,
