@@ -2,6 +2,8 @@
 #   make setup   set up this machine, as root: Docker, runc, the registry mirror on 127.0.0.1:5000, bin/ (scripts/setup.sh)
 #   make build   bin/buildkitd and bin/buildctl (the version go.mod pins, static), bin/envd, bin/envd-agent and
 #                bin/envd-handover (static)
+#   make wheels  dist/: Python wheels of those binaries (static, linux x86_64 and aarch64) and an sdist that
+#                refuses to build (tools/wheels); pip install a wheel and envd is on the venv's PATH
 #   make lint    go vet and a gofmt check
 #   make test    every test, end-to-end included (then, alone, the one that restarts dockerd);
 #                `make test ENVD_E2E=0` runs only the tests that need no daemons
@@ -25,7 +27,10 @@ BENCH_FLAGS ?=
 #   make fuzz-smoke   FuzzLoad for 30 s from its seeds (testdata/fuzz): no panic, hang or unbounded memory
 FUZZTIME ?= 30s
 
-.PHONY: setup build lint test bench bench-smoke fuzz-smoke
+# Where make wheels writes envd-VERSION-py3-none-manylinux_2_17_{x86_64,aarch64}.*.whl and envd-VERSION.tar.gz.
+WHEELS_DIR ?= dist
+
+.PHONY: setup build wheels lint test bench bench-smoke fuzz-smoke
 
 setup:
 	bash scripts/setup.sh
@@ -42,6 +47,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/envd-agent ./cmd/envd-agent
 	# Static, into the builder image: the hand-over registry of a builder on another machine.
 	CGO_ENABLED=0 $(GO) build -o bin/envd-handover ./cmd/envd-handover
+
+# All five binaries static and cross-compiled (never run here); VERSION is ENVD_VERSION made PEP 440
+# (tools/wheels/version.go), and `envd version` prints that same version.
+wheels:
+	$(GO) run ./tools/wheels -version "$(ENVD_VERSION)" -buildkit-version "$(BUILDKIT_VERSION)" -out "$(WHEELS_DIR)"
 
 lint:
 	$(GO) vet ./...

@@ -25,6 +25,9 @@ var (
 	// homeDir is HOME for the envd under test: its ~/.ssh/config is the one
 	// `envd up` edits.
 	homeDir string
+	// goEnv is the go command's caches and settings as they were before setup moved HOME and the XDG dirs, for
+	// the tests that run go (TestWheel): with the moved ones it would compile everything and fetch every module anew.
+	goEnv   []string
 	mirror  = envOr("ENVD_E2E_MIRROR", "http://127.0.0.1:5000")
 	enabled = os.Getenv("ENVD_E2E") == "1"
 )
@@ -83,6 +86,17 @@ func setup(m *testing.M) (int, error) {
 		}
 	}
 	os.Setenv("ENVD_BUILDKITD", bk)
+
+	vars := []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOENV"}
+	out, err := exec.Command("go", append([]string{"env"}, vars...)...).Output()
+	if err != nil {
+		return 1, fmt.Errorf("go env: %v", err)
+	}
+	for i, v := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if i < len(vars) && v != "" {
+			goEnv = append(goEnv, vars[i]+"="+v)
+		}
+	}
 
 	stateDir = os.Getenv("ENVD_E2E_STATE")
 	if stateDir == "" {
