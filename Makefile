@@ -4,6 +4,10 @@
 #                bin/envd-handover (static)
 #   make wheels  dist/: Python wheels of those binaries (static, linux x86_64 and aarch64) and an sdist that
 #                refuses to build (tools/wheels); pip install a wheel and envd is on the venv's PATH
+#   make agents  bin/envd-agent-linux-amd64 and bin/envd-agent-linux-arm64 (static): envd finds the one of
+#                the image's architecture beside bin/envd, for envd build --platform linux/arm64 on an amd64
+#                machine (and the other way round)
+#   make cross   everything (envd, envd-agent, envd-handover included) builds for linux/arm64; nothing is kept
 #   make lint    go vet and a gofmt check
 #   make test    every test, end-to-end included (then, alone, the one that restarts dockerd);
 #                `make test ENVD_E2E=0` runs only the tests that need no daemons
@@ -30,7 +34,7 @@ FUZZTIME ?= 30s
 # Where make wheels writes envd-VERSION-py3-none-manylinux_2_17_{x86_64,aarch64}.*.whl and envd-VERSION.tar.gz.
 WHEELS_DIR ?= dist
 
-.PHONY: setup build wheels lint test bench bench-smoke fuzz-smoke
+.PHONY: setup build wheels agents cross lint test bench bench-smoke fuzz-smoke
 
 setup:
 	bash scripts/setup.sh
@@ -52,6 +56,15 @@ build:
 # (tools/wheels/version.go), and `envd version` prints that same version.
 wheels:
 	$(GO) run ./tools/wheels -version "$(ENVD_VERSION)" -buildkit-version "$(BUILDKIT_VERSION)" -out "$(WHEELS_DIR)"
+
+agents:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o bin/envd-agent-linux-amd64 ./cmd/envd-agent
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o bin/envd-agent-linux-arm64 ./cmd/envd-agent
+
+# -o /dev/null builds every package, the main ones (cmd/envd, cmd/envd-agent, cmd/envd-handover, bench)
+# linked too, and keeps nothing.
+cross:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./...
 
 lint:
 	$(GO) vet ./...

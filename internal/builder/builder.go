@@ -33,7 +33,9 @@ type LoadFunc func(ctx context.Context, r io.Reader) error
 
 // Request is one build.
 type Request struct {
-	BaseImage  string
+	BaseImage string
+	// Platform is the image's: the base image is resolved for it.
+	Platform   ocispecs.Platform
 	Compile    CompileFunc
 	ContextDir string // the build directory, served to the solve as compile.LocalContext
 	// Locals are more directories the solve may read, by name: the agent
@@ -69,6 +71,9 @@ type Result struct {
 // Build resolves the base image, compiles, solves and exports, all in one
 // BuildKit session.
 func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) {
+	if req.Platform.Architecture == "" {
+		return nil, errors.New("builder: no platform given")
+	}
 	ctxFS, err := newCheckedFS(req.ContextDir)
 	if err != nil {
 		return nil, fmt.Errorf("build directory %s: %w", req.ContextDir, err)
@@ -117,7 +122,7 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 	resp, err := c.Build(ctx, opt, "envd", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		_, dgst, raw, err := gw.ResolveImageConfig(ctx, req.BaseImage, sourceresolver.Opt{
 			LogName:  "resolve " + req.BaseImage,
-			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &ocispecs.Platform{OS: "linux", Architecture: "amd64"}},
+			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &req.Platform},
 		})
 		if err != nil {
 			return nil, &BaseImageError{Image: req.BaseImage, Err: err}

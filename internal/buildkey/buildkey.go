@@ -20,6 +20,9 @@ import (
 type Inputs struct {
 	EnvdVersion string
 	Env         *ir.Environment
+	// Platform is the image's, e.g. linux/arm64: the same build file makes
+	// another image for another platform.
+	Platform string
 	// BuildFiles are the build.envd file and any modules it loaded (any path).
 	BuildFiles []string
 	// ContextDir is the build directory the environment's paths are relative to.
@@ -35,7 +38,7 @@ var ErrUncacheable = fmt.Errorf("build reads the whole build directory")
 // Compute returns the key, or ErrUncacheable.
 func Compute(in Inputs) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "envd %s\n%s\n", in.EnvdVersion, in.Env.Digest())
+	fmt.Fprintf(h, "envd %s\n%s\nplatform %q\n", in.EnvdVersion, in.Env.Digest(), in.Platform)
 	for _, x := range in.Extra {
 		fmt.Fprintf(h, "extra %q\n", x)
 	}

@@ -28,7 +28,7 @@ func TestKeyFollowsEveryInput(t *testing.T) {
 		Requirements: []ir.File{{Path: "requirements.txt"}},
 		Steps:        []ir.Step{{Copy: &ir.CopyStep{Source: "data", Target: "/data"}}},
 	}
-	in := Inputs{EnvdVersion: "v1", Env: env, BuildFiles: []string{filepath.Join(dir, "build.envd")}, ContextDir: dir}
+	in := Inputs{EnvdVersion: "v1", Env: env, Platform: "linux/amd64", BuildFiles: []string{filepath.Join(dir, "build.envd")}, ContextDir: dir}
 	key := func() string {
 		t.Helper()
 		k, err := Compute(in)
@@ -51,6 +51,7 @@ func TestKeyFollowsEveryInput(t *testing.T) {
 		{"build file", func() { write("build.envd", "def build():\n  pass") }},
 		{"environment", func() { env.PythonPackages = []ir.Package{{Name: "six"}} }},
 		{"envd version", func() { in.EnvdVersion = "v2" }},
+		{"platform", func() { in.Platform = "linux/arm64" }},
 		{"extra", func() { in.Extra = []string{"name=x:1"} }},
 	}
 	prev := first

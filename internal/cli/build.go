@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -89,7 +88,7 @@ func addBuildFlags(c *cobra.Command, o *buildOptions) {
 	f.StringVarP(&o.tag, "tag", "t", "", "image name (default <directory name>:dev)")
 	f.StringVarP(&o.output, "output", "o", "", "where the image goes: type=docker (default), type=oci,dest=FILE, type=image,name=REF[,push=true]")
 	f.StringVar(&o.file, "from", "build.envd", "the original envd's name for --file")
-	f.StringVar(&o.platform, "platform", "linux/amd64", "the image's platform; only linux/amd64 so far")
+	f.StringVar(&o.platform, "platform", "", "the image's platform: linux/amd64 or linux/arm64 (or linux/x86_64, linux/aarch64); default: the builder's")
 	f.StringVar(&o.progress, "progress", "auto", "progress output: auto, tty, plain, rawjson or quiet")
 	f.StringVar(&o.mirror, "registry-mirror", "", "docker.io registry mirror for the managed builder, e.g. http://127.0.0.1:5000 (kept for later builds)")
 	f.BoolVar(&o.force, "force", false, "build even when nothing changed since the last build")
@@ -144,7 +143,10 @@ type buildPlan struct {
 	tag      string
 	export   builder.Export
 	buildKey string // "" when the build cannot be skipped
-	agentDir string // holds envd-agent, for dev images
+	platform compile.Platform
+	// agentDir holds the envd-agent binary for dev images, named agentFile
+	// (findAgent).
+	agentDir, agentFile string
 	// devUser are the IDs the dev user is built with (compile.Options.DevUser).
 	devUser compile.DevIDs
 	// cacheImports and cacheExports are the team cache (--import-cache,
@@ -152,7 +154,7 @@ type buildPlan struct {
 	cacheImports, cacheExports []client.CacheOptionsEntry
 }
 
-func (o *buildOptions) plan() (*buildPlan, error) {
+func (o *buildOptions) plan(ctx context.Context) (*buildPlan, error) {
 	// Before anything is read or built: a bad tag was found only by the
 	// final docker tag, after the whole build, leaving a stray image.
 	if o.tag != "" {
@@ -160,8 +162,12 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 			return nil, err
 		}
 	}
-	if o.platform != "" && o.platform != "linux/amd64" {
-		return nil, usageError{fmt.Errorf("--platform %s: envd builds linux/amd64 images only so far", o.platform)}
+	var platform compile.Platform
+	if o.platform != "" {
+		var err error
+		if platform, err = parsePlatform(o.platform); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := filepath.Abs(o.path)
 	if err != nil {
@@ -205,6 +211,11 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	if p.cacheImports, p.cacheExports, err = o.cache.caches(cur, o.exportCache); err != nil {
 		return nil, err
 	}
+	if p.platform = platform; o.platform == "" {
+		if p.platform, err = defaultPlatform(ctx, cur); err != nil {
+			return nil, err
+		}
+	}
 	if o.push != "" {
 		p.export = pushExport(o.push, p.tag)
 	}
@@ -213,11 +224,11 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 	}
 	buildFiles := p.files
 	if p.env.Base.Dev && !o.dryRun {
-		if p.agentDir, err = findAgent(); err != nil {
+		if p.agentDir, p.agentFile, err = findAgent(p.platform); err != nil {
 			return nil, err
 		}
 		// A new agent means a new image.
-		buildFiles = append(buildFiles, filepath.Join(p.agentDir, compile.AgentBinary))
+		buildFiles = append(buildFiles, filepath.Join(p.agentDir, p.agentFile))
 	}
 	if p.export.IntoDocker() || p.export.Push {
 		key, err := p.key(buildFiles, o.marketplace)
@@ -234,7 +245,7 @@ func (o *buildOptions) plan() (*buildPlan, error) {
 func (p *buildPlan) key(buildFiles []string, marketplace string) (string, error) {
 	return buildkey.Compute(buildkey.Inputs{
 		// A new envd rebuilds: its build of the source, not only its name.
-		EnvdVersion: thisBuild().ID, Env: p.env, BuildFiles: buildFiles, ContextDir: p.dir,
+		EnvdVersion: thisBuild().ID, Env: p.env, Platform: p.platform.String(), BuildFiles: buildFiles, ContextDir: p.dir,
 		// Each dev user has an image of their own: the IDs are in its files.
 		Extra: []string{"project=" + p.project, "vscode-marketplace=" + marketplace, "devuser=" + p.devUser.String()},
 	})
@@ -400,12 +411,13 @@ func runBuild(ctx context.Context, s streams, o *buildOptions) error {
 		o.projectCopied = true
 	}
 	o.userMapped = podmanMapsUser(c)
-	p, err := o.plan()
+	p, err := o.plan(ctx)
 	if err != nil {
 		return err
 	}
 	if o.dryRun {
-		plan, err := compile.Plan(ctx, p.env, compile.Options{Project: p.project, EnvdVersion: thisBuild().Version, BuildKey: p.buildKey, DevUser: p.devUser})
+		plan, err := compile.Plan(ctx, p.env, compile.Options{Project: p.project, EnvdVersion: thisBuild().Version, Platform: p.platform,
+			BuildKey: p.buildKey, DevUser: p.devUser})
 		if err != nil {
 			return err
 		}
@@ -466,7 +478,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	}
 
 	caPEM := secrets[compile.CABundleSecret]
-	uv := startHostUV(ctx, p.env, caPEM)
+	uv := startHostUV(ctx, p.env, caPEM, p.platform.Arch)
 	locals := map[string]string{}
 	if p.agentDir != "" {
 		locals[compile.LocalAgent] = p.agentDir
@@ -482,6 +494,9 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		return nil, err
 	}
 	defer bk.Close()
+	if err := checkBuilderPlatform(ctx, bk, p.platform); err != nil {
+		return nil, err
+	}
 	res.phase("connect", phase)
 	if local {
 		proxy, err := startIndexProxy(p.env.PipIndex, caPEM)
@@ -534,6 +549,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 	status := make(chan *client.SolveStatus)
 	req := builder.Request{
 		BaseImage:  p.env.Base.Image,
+		Platform:   p.platform.OCI(),
 		ContextDir: p.dir,
 		Locals:     locals,
 		Export:     export,
@@ -552,9 +568,9 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 				}
 			}
 			r, err := compile.Build(ctx, p.env, compile.Options{
-				Project: p.project, EnvdVersion: thisBuild().Version, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
+				Project: p.project, EnvdVersion: thisBuild().Version, Platform: p.platform, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
 				CABundle: caPEM != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(), HostUV: hostUV,
-				DevUser: p.devUser,
+				DevUser: p.devUser, AgentFile: p.agentFile,
 			}, read)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))
@@ -604,30 +620,6 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		}
 	}
 	return res, nil
-}
-
-// findAgent returns the directory holding the envd-agent binary that goes
-// into dev images: $ENVD_AGENT, else beside the envd binary, else on PATH.
-func findAgent() (string, error) {
-	candidates := []string{os.Getenv("ENVD_AGENT")}
-	if exe, err := os.Executable(); err == nil {
-		candidates = append(candidates, filepath.Join(filepath.Dir(exe), compile.AgentBinary))
-	}
-	if p, err := exec.LookPath(compile.AgentBinary); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if filepath.Base(c) != compile.AgentBinary {
-			return "", fmt.Errorf("ENVD_AGENT=%s: the agent binary must be named %s", c, compile.AgentBinary)
-		}
-		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
-			return filepath.Dir(c), nil
-		}
-	}
-	return "", fmt.Errorf("envd-agent not found: dev environments (base(os=...) or dev=True) need it beside envd; run `make build`, or set ENVD_AGENT=/path/to/envd-agent")
 }
 
 // stepDigests lists the ops that count as steps: all but the sources. The

@@ -77,7 +77,7 @@ func TestOriginalCommandLines(t *testing.T) {
 		{[]string{"context", "create", "--name", "x", "--builder", "tcp"}, 2, "needs --builder-address"},
 		{[]string{"context", "create", "a", "--name", "b"}, 2, "give the context's name once"},
 		{[]string{"context", "use", "default"}, 0, "default"},
-		{[]string{"build", "--platform", "linux/arm64"}, 2, "linux/amd64 images only"},
+		{[]string{"build", "--platform", "linux/s390x"}, 2, "envd builds linux/amd64 and linux/arm64 images"},
 		{[]string{"exec", "--name", "x"}, 2, "--name goes with --command"},
 		{[]string{"destroy", "a", "--name", "b"}, 2, "differ"},
 		{[]string{"env", "ls", "--help"}, 0, "List environments"},

@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"envd.dev/envd/internal/compile"
@@ -36,18 +36,14 @@ func TestDevIDsFollowTheHostUserWhereTheProjectIsShared(t *testing.T) {
 // depends on them.
 func TestPlanChoosesTheDevUser(t *testing.T) {
 	isolate(t)
-	agent := filepath.Join(t.TempDir(), compile.AgentBinary)
-	if err := os.WriteFile(agent, []byte("agent"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ENVD_AGENT", agent)
+	t.Setenv("ENVD_AGENT", hostAgent(t))
 	dev := writeProject(t, map[string]string{"build.envd": "def build():\n    base(os=\"debian12\", language=\"python3\")\n"})
 	plain := writeProject(t, map[string]string{"build.envd": "def build():\n    base(image=\"debian:bookworm\")\n"})
 
 	var p *buildPlan
 	for _, copied := range []bool{true, false} {
 		var err error
-		if p, err = (&buildOptions{path: dev, file: "build.envd", progress: "auto", projectCopied: copied}).plan(); err != nil {
+		if p, err = (&buildOptions{path: dev, file: "build.envd", progress: "auto", projectCopied: copied}).plan(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if want := devIDs(!copied); p.devUser != want {
@@ -75,7 +71,7 @@ func TestPlanChoosesTheDevUser(t *testing.T) {
 		t.Errorf("1000:1000 given and the default have different keys")
 	}
 
-	p, err := (&buildOptions{path: plain, file: "build.envd", progress: "auto"}).plan()
+	p, err := (&buildOptions{path: plain, file: "build.envd", progress: "auto"}).plan(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,9 +60,7 @@ func TestUpMounts(t *testing.T) {
 	isolate(t)
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	agent := filepath.Join(t.TempDir(), compile.AgentBinary)
-	os.WriteFile(agent, []byte("agent"), 0o755)
-	t.Setenv("ENVD_AGENT", agent)
+	t.Setenv("ENVD_AGENT", hostAgent(t))
 	file := func(mounts ...string) string {
 		s := "def build():\n    base(os=\"debian12\", language=\"python3\")\n"
 		for _, m := range mounts {

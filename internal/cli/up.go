@@ -114,7 +114,16 @@ func runUp(ctx context.Context, s streams, o *upOptions) (err error) {
 		o.build.projectCopied = true // the runtime's Project(), checked below
 	}
 	o.build.userMapped = podmanMapsUser(c) // checked below too
-	p, err := o.build.plan()
+	// up runs the image, so it is built for where it runs rather than for
+	// the builder: this machine, an ssh server of its architecture (one of
+	// another is refused), or a cluster, whose nodes are taken to be of
+	// this machine's too (as for the builder pod envd runs there).
+	host, err := hostPlatform()
+	if err != nil {
+		return err
+	}
+	o.build.platform = host.String()
+	p, err := o.build.plan(ctx)
 	if err != nil {
 		return err
 	}

@@ -32,9 +32,10 @@ type hostUV struct {
 	err    error
 }
 
-// startHostUV fetches uv in the background when env installs Python
-// packages; nil when it does not.
-func startHostUV(ctx context.Context, env *ir.Environment, caPEM []byte) *hostUV {
+// startHostUV fetches uv for the image's architecture (arch, as GOARCH
+// names it) in the background when env installs Python packages; nil when
+// it does not.
+func startHostUV(ctx context.Context, env *ir.Environment, caPEM []byte, arch string) *hostUV {
 	if !compile.UsesUV(env) {
 		return nil
 	}
@@ -48,7 +49,7 @@ func startHostUV(ctx context.Context, env *ir.Environment, caPEM []byte) *hostUV
 	trust := env.PipIndex != nil && env.PipIndex.Trust
 	h := &hostUV{
 		cache:  filepath.Join(xdg.CacheDir(), "uv"),
-		subdir: uvbinary.Subdir(compile.UVVersion, "amd64"),
+		subdir: uvbinary.Subdir(compile.UVVersion, arch),
 		done:   make(chan struct{}),
 	}
 	// The solve session is set up before the fetch ends: the directory it
@@ -60,7 +61,7 @@ func startHostUV(ctx context.Context, env *ir.Environment, caPEM []byte) *hostUV
 		defer close(h.done)
 		ctx, cancel := context.WithTimeout(ctx, uvFetchTimeout)
 		defer cancel()
-		_, h.err = uvbinary.Ensure(ctx, indexClient(caPEM, trust), h.cache, compile.UVVersion, "amd64", indexes)
+		_, h.err = uvbinary.Ensure(ctx, indexClient(caPEM, trust), h.cache, compile.UVVersion, arch, indexes)
 	}()
 	return h
 }

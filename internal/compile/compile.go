@@ -54,6 +54,9 @@ type Options struct {
 	Project string
 	// EnvdVersion is recorded in the image labels.
 	EnvdVersion string
+	// Platform is the image's: of every source and step, of the downloads
+	// (toolchains for its CPU) and of the image config. Required.
+	Platform Platform
 	// Base is the base image's config when it is known (resolved by the
 	// builder); nil compiles without it, e.g. for --dry-run.
 	Base *ocispecs.Image
@@ -84,6 +87,9 @@ type Options struct {
 	// that downloads, for networks that intercept TLS with their own CA.
 	// It is never written into the image.
 	CABundle bool
+	// AgentFile is the name of the agent binary in the session's LocalAgent
+	// directory, for dev images: "" is AgentBinary.
+	AgentFile string
 	// DevUser are the UID and GID the dev user envd is created with, and
 	// that own what envd installs for it (home, venv, VS Code server,
 	// toolchains without config.owner). The zero value is DevUID:DevUID.
@@ -154,9 +160,12 @@ func Compile(ctx context.Context, env *ir.Environment, o Options) (*Result, erro
 	if err := o.DevUser.check(); err != nil {
 		return nil, err
 	}
+	if err := checkPlatform(env, o.Platform); err != nil {
+		return nil, err
+	}
 	c := &compiler{env: env, opts: o}
 	st := c.graph()
-	def, err := st.Marshal(ctx, llb.LinuxAmd64)
+	def, err := st.Marshal(ctx, c.constraint())
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
@@ -268,7 +277,7 @@ func (c *compiler) base() llb.State {
 	if c.opts.BaseDigest != "" {
 		ref = strings.SplitN(ref, "@", 2)[0] + "@" + c.opts.BaseDigest
 	}
-	st := llb.Image(ref, llb.LinuxAmd64, named("base "+c.env.Base.Image))
+	st := llb.Image(ref, c.constraint(), named("base "+c.env.Base.Image))
 	for _, kv := range c.baseEnv() {
 		k, v, _ := strings.Cut(kv, "=")
 		st = st.AddEnv(k, v)
@@ -393,7 +402,7 @@ func (c *compiler) steps(st llb.State) llb.State {
 			from, what := c.context([]string{src}), src
 			if img := s.Copy.Image; img != "" {
 				// Like COPY --from: BuildKit pulls the image for its files only.
-				from, what = llb.Image(img, llb.LinuxAmd64, named("image "+img)), src+" from "+img
+				from, what = llb.Image(img, c.constraint(), named("image "+img)), src+" from "+img
 			}
 			st = st.File(llb.Copy(from, src, s.Copy.Target, &llb.CopyInfo{
 				CreateDestPath: true,

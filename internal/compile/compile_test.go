@@ -25,6 +25,9 @@ func compileGraph(t *testing.T, env *ir.Environment, o Options) (*graph, *Result
 	if o.Project == "" {
 		o.Project = "demo"
 	}
+	if o.Platform == (Platform{}) {
+		o.Platform = LinuxAMD64 // platform_test.go covers the others
+	}
 	res, err := Compile(context.Background(), env, o)
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +483,7 @@ func TestCopyFromImage(t *testing.T) {
 		t.Fatal("no run step")
 	}
 
-	plan, err := Plan(context.Background(), env, Options{Project: "demo"})
+	plan, err := Plan(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,9 +499,9 @@ func TestCopyFromImage(t *testing.T) {
 	}
 
 	// Another reference is another graph.
-	before, _ := Compile(context.Background(), env, Options{Project: "demo"})
+	before, _ := Compile(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"})
 	env.Steps[0].Copy.Image = "docker.io/mambaorg/micromamba:1.5.0"
-	after, _ := Compile(context.Background(), env, Options{Project: "demo"})
+	after, _ := Compile(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"})
 	if string(before.Def.Def[len(before.Def.Def)-1]) == string(after.Def.Def[len(after.Def.Def)-1]) {
 		t.Error("changing the image did not change the graph")
 	}

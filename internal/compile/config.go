@@ -35,7 +35,7 @@ func (c *compiler) imageConfig() (ocispecs.Image, error) {
 		img.Config.Env = append([]string(nil), c.opts.Base.Config.Env...)
 		img.Config.Labels = nil
 	}
-	img.Architecture, img.OS = "amd64", "linux"
+	img.OS, img.Architecture, img.Variant = "linux", c.opts.Platform.Arch, c.opts.Platform.variant()
 	img.RootFS = ocispecs.RootFS{}
 	img.History = nil
 

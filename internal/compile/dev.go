@@ -7,9 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/buildkit/client/llb"
+
 	"envd.dev/envd/internal/contract"
 	"envd.dev/envd/internal/ir"
-	"github.com/moby/buildkit/client/llb"
 )
 
 // Dev environments: the pieces `envd up` needs in the image.
@@ -21,7 +22,8 @@ const (
 	// AgentPath is the in-container agent, the image's entrypoint.
 	AgentPath = "/opt/envd/bin/envd-agent"
 	// LocalAgent is the name of the directory holding the agent binary in
-	// the solve session; the binary in it is named AgentBinary.
+	// the solve session; the binary in it is named AgentBinary, or
+	// Options.AgentFile (e.g. envd-agent-linux-arm64).
 	LocalAgent  = "envd-agent"
 	AgentBinary = "envd-agent"
 	// SSHPort is where the agent's sshd listens in the container.
@@ -80,8 +82,12 @@ func dedupSorted(in []string) []string {
 // agentLayer is the agent binary on its own: an independent stage merged
 // into the image, so a new agent never invalidates anything else.
 func (c *compiler) agentLayer() llb.State {
-	src := llb.Local(LocalAgent, llb.FollowPaths([]string{AgentBinary}), llb.SharedKeyHint("envd-agent"), llb.WithCustomName("envd-agent binary"))
-	return llb.Scratch().File(llb.Copy(src, AgentBinary, AgentPath, &llb.CopyInfo{
+	file := c.opts.AgentFile
+	if file == "" {
+		file = AgentBinary
+	}
+	src := llb.Local(LocalAgent, llb.FollowPaths([]string{file}), llb.SharedKeyHint("envd-agent"), llb.WithCustomName("envd-agent binary"))
+	return llb.Scratch().File(llb.Copy(src, file, AgentPath, &llb.CopyInfo{
 		CreateDestPath: true,
 		Mode:           &llb.ChmodOpt{Mode: 0o755},
 	}), named("agent: "+AgentPath))

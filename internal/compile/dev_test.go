@@ -271,10 +271,10 @@ func opDigest(t *testing.T, g *graph, e *pb.ExecOp) digest.Digest {
 
 func TestBadDevIDsAreRefused(t *testing.T) {
 	for _, ids := range []DevIDs{{0, 1234}, {-1, -1}, {1234, -1}} {
-		if _, err := Compile(context.Background(), devEnv(), Options{DevUser: ids}); err == nil || !strings.Contains(err.Error(), "dev user") {
+		if _, err := Compile(context.Background(), devEnv(), Options{Platform: LinuxAMD64, DevUser: ids}); err == nil || !strings.Contains(err.Error(), "dev user") {
 			t.Errorf("%v: err = %v", ids, err)
 		}
-		if _, err := Build(context.Background(), devEnv(), Options{DevUser: ids}, nil); err == nil {
+		if _, err := Build(context.Background(), devEnv(), Options{Platform: LinuxAMD64, DevUser: ids}, nil); err == nil {
 			t.Errorf("Build %v: no error", ids)
 		}
 	}

@@ -19,8 +19,10 @@ const (
 	defaultCondarc = "channels:\n  - conda-forge\n"
 )
 
-func micromambaURL() string {
-	return "https://github.com/mamba-org/micromamba-releases/releases/download/" + micromambaVersion + "/micromamba-linux-64"
+func micromambaURL(p Platform) string {
+	// conda's names of the platforms: linux-64, linux-aarch64.
+	arch := map[Platform]string{LinuxAMD64: "64", LinuxARM64: "aarch64"}[p]
+	return "https://github.com/mamba-org/micromamba-releases/releases/download/" + micromambaVersion + "/micromamba-linux-" + arch
 }
 
 // condaRuntime replaces the venv of pythonRuntime when the build file asks
@@ -34,7 +36,7 @@ func (c *compiler) condaRuntime(prep llb.State) llb.State {
 	if condarc == "" {
 		condarc = defaultCondarc
 	}
-	mm := llb.HTTP(micromambaURL(), llb.Filename("micromamba"), llb.Chmod(0o755), llb.WithCustomName("download micromamba "+micromambaVersion))
+	mm := llb.HTTP(micromambaURL(c.opts.Platform), llb.Filename("micromamba"), llb.Chmod(0o755), llb.WithCustomName("download micromamba "+micromambaVersion))
 	st = st.File(llb.Mkdir(condaRoot+"/bin", 0o755, llb.WithParents(true)).
 		Copy(mm, "micromamba", condaRoot+"/bin/micromamba").
 		Mkfile(condaRoot+"/.condarc", 0o644, []byte(strings.TrimRight(condarc, "\n")+"\n")),

@@ -9,7 +9,7 @@ import (
 func TestPlan(t *testing.T) {
 	env := languagesEnv()
 	env.Base.Dev = true
-	plan, err := Plan(context.Background(), env, Options{Project: "demo", CABundle: true})
+	plan, err := Plan(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo", CABundle: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +56,24 @@ func TestPlanWithoutBranches(t *testing.T) {
 	env := pythonEnv()
 	env.Python = nil
 	env.PythonPackages = nil
-	plan, err := Plan(context.Background(), env, Options{Project: "demo"})
+	plan, err := Plan(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(plan, "in parallel") || !strings.Contains(plan, "system packages: apt-get install curl git") {
 		t.Errorf("plan:\n%s", plan)
+	}
+}
+
+// The Codex CLI and an image copied from follow the image's platform,
+// as every other download does.
+func TestCodexAndCopyFollowThePlatform(t *testing.T) {
+	for _, tt := range []struct {
+		p    Platform
+		want string
+	}{{LinuxAMD64, "codex-x86_64-unknown-linux-musl.tar.gz"}, {LinuxARM64, "codex-aarch64-unknown-linux-musl.tar.gz"}} {
+		if got := codexURL(tt.p, "0.98.0"); !strings.HasSuffix(got, "/rust-v0.98.0/"+tt.want) {
+			t.Errorf("%s: codex URL %s, want it to end in %s", tt.p, got, tt.want)
+		}
 	}
 }

@@ -44,6 +44,15 @@ func (c *compiler) rLang(st llb.State) llb.State {
 	)...).Root()
 }
 
+// rstudioCodename is the Ubuntu release whose RStudio Server .deb suits
+// the base image: jammy's also runs on 24.04.
+func rstudioCodename(image string) string {
+	if strings.HasSuffix(image, ":20.04") || strings.HasSuffix(image, "-ubuntu20.04") {
+		return "focal"
+	}
+	return "jammy"
+}
+
 // rInstall installs the packages named after the mirror in its arguments.
 // CRAN's source tarballs are kept in a local repository in the cache mount
 // (install.packages alone downloads them again every time), so a rebuild
@@ -68,11 +77,9 @@ for (p in pkgs) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)
 // rstudio installs RStudio Server's .deb with apt, which fetches its
 // dependencies; the .deb is mounted, never copied into a layer.
 func (c *compiler) rstudio(st llb.State, pos ir.Pos) llb.State {
-	codename := "jammy" // also runs on 24.04
-	if strings.HasSuffix(c.env.Base.Image, ":20.04") || strings.HasSuffix(c.env.Base.Image, "-ubuntu20.04") {
-		codename = "focal"
-	}
-	url := fmt.Sprintf("https://download2.rstudio.org/server/%s/amd64/rstudio-server-%s-amd64.deb", codename, rstudioDeb)
+	// Built for jammy on arm64 too; checkPlatform refuses focal there.
+	arch := c.opts.Platform.Arch
+	url := fmt.Sprintf("https://download2.rstudio.org/server/%s/%s/rstudio-server-%s-%s.deb", rstudioCodename(c.env.Base.Image), arch, rstudioDeb, arch)
 	script := "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + downloadDir + "/rstudio-server.deb"
 	return c.script(st, "R: RStudio Server "+rstudioDeb+at(pos), script,
 		download(url, "rstudio-server.deb"),

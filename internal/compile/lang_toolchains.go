@@ -16,30 +16,31 @@ const (
 	pixiVersion  = "0.48.0"
 )
 
-// Download URLs (linux/amd64, the platform envd builds for).
-func rustupURL() string {
-	return "https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init"
+// Download URLs, for the image's CPU.
+func rustupURL(p Platform) string {
+	return "https://static.rust-lang.org/rustup/dist/" + p.machine() + "-unknown-linux-gnu/rustup-init"
 }
-func goURL(v string) string {
-	return fmt.Sprintf("https://go.dev/dl/go%s.linux-amd64.tar.gz", v)
+func goURL(p Platform, v string) string {
+	return fmt.Sprintf("https://go.dev/dl/go%s.linux-%s.tar.gz", v, p.Arch)
 }
-func nodeURL(v string) string {
-	return fmt.Sprintf("https://nodejs.org/dist/v%[1]s/node-v%[1]s-linux-x64.tar.gz", v)
+func nodeURL(p Platform, v string) string {
+	return fmt.Sprintf("https://nodejs.org/dist/v%[1]s/node-v%[1]s-linux-%[2]s.tar.gz", v, p.nodeArch())
 }
-func juliaURL() string {
+func juliaURL(p Platform) string {
 	minor := juliaVersion[:strings.LastIndex(juliaVersion, ".")]
-	return fmt.Sprintf("https://julialang-s3.julialang.org/bin/linux/x64/%s/julia-%s-linux-x86_64.tar.gz", minor, juliaVersion)
+	dir := map[Platform]string{LinuxAMD64: "x64", LinuxARM64: "aarch64"}[p]
+	return fmt.Sprintf("https://julialang-s3.julialang.org/bin/linux/%s/%s/julia-%s-linux-%s.tar.gz", dir, minor, juliaVersion, p.machine())
 }
-func pixiURL() string {
-	return fmt.Sprintf("https://github.com/prefix-dev/pixi/releases/download/v%s/pixi-x86_64-unknown-linux-musl.tar.gz", pixiVersion)
+func pixiURL(p Platform) string {
+	return fmt.Sprintf("https://github.com/prefix-dev/pixi/releases/download/v%s/pixi-%s-unknown-linux-musl.tar.gz", pixiVersion, p.machine())
 }
 
-// codexAsset is the static build of OpenAI's Codex CLI in each release; the
-// tarball holds this one file.
-const codexAsset = "codex-x86_64-unknown-linux-musl"
+// codexAsset is the static build of OpenAI's Codex CLI for p in each
+// release; the tarball holds this one file.
+func codexAsset(p Platform) string { return "codex-" + p.machine() + "-unknown-linux-musl" }
 
-func codexURL(v string) string {
-	return fmt.Sprintf("https://github.com/openai/codex/releases/download/rust-v%s/%s.tar.gz", v, codexAsset)
+func codexURL(p Platform, v string) string {
+	return fmt.Sprintf("https://github.com/openai/codex/releases/download/rust-v%s/%s.tar.gz", v, codexAsset(p))
 }
 
 // unpack extracts a downloaded .tar.gz into dir; strip drops the archive's
@@ -55,13 +56,13 @@ func (c *compiler) unpack(st llb.State, name, url, dir string, strip int, owned 
 
 func (c *compiler) golang(st llb.State) llb.State {
 	t := c.env.Go
-	return c.unpack(st, fmt.Sprintf("go %s%s", t.Version, at(t.Pos)), goURL(t.Version), goRoot, 1, false)
+	return c.unpack(st, fmt.Sprintf("go %s%s", t.Version, at(t.Pos)), goURL(c.opts.Platform, t.Version), goRoot, 1, false)
 }
 
 // nodejs belongs to the user, so `npm install -g` works without sudo.
 func (c *compiler) nodejs(st llb.State) llb.State {
 	t := c.env.NodeJS
-	return c.unpack(st, fmt.Sprintf("nodejs %s%s", t.Version, at(t.Pos)), nodeURL(t.Version), nodeRoot, 1, true)
+	return c.unpack(st, fmt.Sprintf("nodejs %s%s", t.Version, at(t.Pos)), nodeURL(c.opts.Platform, t.Version), nodeRoot, 1, true)
 }
 
 // codex installs the Codex CLI where the original envd put it. The version
@@ -70,8 +71,8 @@ func (c *compiler) codex(st llb.State) llb.State {
 	t := c.env.Codex
 	const tmp = "/tmp/envd-codex"
 	script := fmt.Sprintf("mkdir -p %[1]s\ntar -xzf %[2]s/archive.tar.gz -C %[1]s --no-same-owner\nmv %[1]s/%[3]s %[4]s\nchmod 0755 %[4]s\nrm -rf %[1]s",
-		tmp, downloadDir, codexAsset, codexBin)
-	return c.script(st, fmt.Sprintf("codex %s%s", t.Version, at(t.Pos)), script, download(codexURL(t.Version), "archive.tar.gz"))
+		tmp, downloadDir, codexAsset(c.opts.Platform), codexBin)
+	return c.script(st, fmt.Sprintf("codex %s%s", t.Version, at(t.Pos)), script, download(codexURL(c.opts.Platform, t.Version), "archive.tar.gz"))
 }
 
 // rust installs with rustup into RUSTUP_HOME and CARGO_HOME (languageEnv).
@@ -79,14 +80,14 @@ func (c *compiler) rust(st llb.State) llb.State {
 	t := c.env.Rust
 	script := fmt.Sprintf("%s/rustup-init -y -q --no-modify-path --profile minimal --default-toolchain %s%s",
 		downloadDir, shellJoin([]string{t.Version}), c.chownDirs("/opt/rust"))
-	return c.script(st, fmt.Sprintf("rust %s: rustup%s", t.Version, at(t.Pos)), script, download(rustupURL(), "rustup-init"))
+	return c.script(st, fmt.Sprintf("rust %s: rustup%s", t.Version, at(t.Pos)), script, download(rustupURL(c.opts.Platform), "rustup-init"))
 }
 
 // julia installs the tarball, then the packages into the depot, which
 // belongs to the user so that Pkg.add works in the environment.
 func (c *compiler) julia(st llb.State) llb.State {
 	j := c.env.Julia
-	st = c.unpack(st, fmt.Sprintf("julia %s%s", juliaVersion, at(j.Pos)), juliaURL(), juliaRoot, 1, false)
+	st = c.unpack(st, fmt.Sprintf("julia %s%s", juliaVersion, at(j.Pos)), juliaURL(c.opts.Platform), juliaRoot, 1, false)
 	var names []string
 	for _, n := range sortedNames(j.Packages) {
 		names = append(names, strconv.Quote(strings.TrimSuffix(n, ".jl")))
@@ -108,7 +109,7 @@ func (c *compiler) uv(st llb.State) llb.State {
 // pixi is one binary; config.toml carries its mirror and PyPI index.
 func (c *compiler) pixi(st llb.State) llb.State {
 	p := c.env.Pixi
-	st = c.unpack(st, fmt.Sprintf("pixi %s%s", pixiVersion, at(p.Pos)), pixiURL(), "/usr/local/bin", 0, false)
+	st = c.unpack(st, fmt.Sprintf("pixi %s%s", pixiVersion, at(p.Pos)), pixiURL(c.opts.Platform), "/usr/local/bin", 0, false)
 	if cfg := pixiConfig(p); cfg != "" {
 		st = st.File(llb.Mkdir("/etc/pixi", 0o755, llb.WithParents(true)).Mkfile("/etc/pixi/config.toml", 0o644, []byte(cfg)),
 			named("pixi: /etc/pixi/config.toml"))

@@ -93,7 +93,7 @@ func TestLanguageStagesAreParallelBranches(t *testing.T) {
 
 	// Each toolchain comes from its official download, mounted, not copied.
 	for _, tt := range []struct{ exec, url string }{
-		{"rustup-init -y -q --no-modify-path --profile minimal --default-toolchain 1.82.0", rustupURL()},
+		{"rustup-init -y -q --no-modify-path --profile minimal --default-toolchain 1.82.0", rustupURL(LinuxAMD64)},
 		{"-C /usr/local/go --strip-components=1", "https://go.dev/dl/go1.25.3.linux-amd64.tar.gz"},
 		{"-C /opt/nodejs --strip-components=1", "https://nodejs.org/dist/v22.11.0/node-v22.11.0-linux-x64.tar.gz"},
 		{"-C /opt/julia --strip-components=1", "https://julialang-s3.julialang.org/bin/linux/x64/1.10/julia-1.10.7-linux-x86_64.tar.gz"},
@@ -309,7 +309,7 @@ func TestCondaRuntime(t *testing.T) {
 		EnvFile:  &ir.File{Path: "environment.yml", Pos: pos(7)},
 		Pos:      pos(5),
 	}
-	c := &compiler{env: env, opts: Options{Project: "demo"}}
+	c := &compiler{env: env, opts: Options{Project: "demo", Platform: LinuxAMD64}}
 	g := marshalState(t, c.condaRuntime(c.prepare(c.base())))
 
 	e := g.exec(t, "micromamba create")
@@ -329,7 +329,7 @@ func TestCondaRuntime(t *testing.T) {
 	if envOf(e.Meta.Env, "MAMBA_ROOT_PREFIX") != condaRoot {
 		t.Errorf("env %q", e.Meta.Env)
 	}
-	g.source(t, micromambaURL())
+	g.source(t, micromambaURL(LinuxAMD64))
 	g.exec(t, "ca-certificates")
 	var condarc string
 	for _, op := range g.list {
@@ -403,7 +403,7 @@ func TestCodex(t *testing.T) {
 		t.Error("run() steps do not come after codex")
 	}
 
-	plan, err := Plan(context.Background(), env, Options{Project: "demo"})
+	plan, err := Plan(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestOriginalFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan, err := Plan(context.Background(), res.Env, Options{Project: "demo"})
+			plan, err := Plan(context.Background(), res.Env, Options{Platform: LinuxAMD64, Project: "demo"})
 			if err != nil {
 				t.Fatal(err)
 			}

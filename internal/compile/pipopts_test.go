@@ -155,7 +155,7 @@ func buildEnv(t *testing.T, env *ir.Environment, lock []byte) (*graph, string) {
 		return lock, nil
 	}
 	// uv from the pip step, not the host: a local source is unique per build.
-	res, err := Build(context.Background(), env, Options{Project: "demo"}, read)
+	res, err := Build(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"}, read)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestPipOptionsWithPip(t *testing.T) {
 // --dry-run's plan shows the options, as pip's flags, in the step that
 // installs the packages.
 func TestPlanShowsPipOptions(t *testing.T) {
-	plan, err := Plan(context.Background(), optionsEnv(), Options{Project: "demo"})
+	plan, err := Plan(context.Background(), optionsEnv(), Options{Platform: LinuxAMD64, Project: "demo"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestOriginalPipOptionFiles(t *testing.T) {
 		}
 		n++
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			plan, err := Plan(context.Background(), res.Env, Options{Project: "demo"})
+			plan, err := Plan(context.Background(), res.Env, Options{Platform: LinuxAMD64, Project: "demo"})
 			if err != nil {
 				t.Fatal(err)
 			}

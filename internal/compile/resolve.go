@@ -255,10 +255,14 @@ func Build(ctx context.Context, env *ir.Environment, o Options, read ReadFunc) (
 	if err := o.DevUser.check(); err != nil {
 		return nil, err
 	}
+	// Before the resolve step runs on the builder.
+	if err := checkPlatform(env, o.Platform); err != nil {
+		return nil, err
+	}
 	c := &compiler{env: env, opts: o}
 	if env.Python != nil {
 		if st, ok := c.resolveState(c.pythonRuntime(c.prepare(c.base()))); ok {
-			def, err := st.Marshal(ctx, llb.LinuxAmd64)
+			def, err := st.Marshal(ctx, c.constraint())
 			if err != nil {
 				return nil, fmt.Errorf("compile: %w", err)
 			}

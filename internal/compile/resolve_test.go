@@ -147,7 +147,7 @@ func TestRequirementLines(t *testing.T) {
 // hash, and compiles bytecode.
 func TestUVInstallsWhatUVResolved(t *testing.T) {
 	lock := []Distribution{{Name: "six", Version: "1", URL: "http://127.0.0.1:9/files/six-1-py3-none-any.whl", SHA256: "abc"}}
-	res, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: lock, Installer: InstallerUV})
+	res, err := Compile(context.Background(), pythonEnv(), Options{Platform: LinuxAMD64, Project: "demo", Lock: lock, Installer: InstallerUV})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func buildWithReport(t *testing.T, rep []byte) (*graph, *llb.Definition) {
 		return rep, nil
 	}
 	env := pythonEnv()
-	res, err := Build(context.Background(), env, Options{Project: "demo"}, read)
+	res, err := Build(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"}, read)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestLargestLayersGoFirst(t *testing.T) {
 		{Name: "big", Version: "1", URL: "http://127.0.0.1:9/files/big.whl", Size: 1000},
 		{Name: "mid", Version: "1", URL: "http://127.0.0.1:9/files/mid.whl", Size: 100},
 	}
-	res, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: lock, Installer: InstallerUV, HostUV: "uv"})
+	res, err := Compile(context.Background(), pythonEnv(), Options{Platform: LinuxAMD64, Project: "demo", Lock: lock, Installer: InstallerUV, HostUV: "uv"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,11 +332,11 @@ func TestNewLayersGoOnTop(t *testing.T) {
 		}
 		return out
 	}
-	first, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: dists("numpy", "six")})
+	first, err := Compile(context.Background(), pythonEnv(), Options{Platform: LinuxAMD64, Project: "demo", Lock: dists("numpy", "six")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := Compile(context.Background(), pythonEnv(), Options{Project: "demo", Lock: dists("aaa", "numpy", "six"), LayerOrder: first.LayerOrder})
+	second, err := Compile(context.Background(), pythonEnv(), Options{Platform: LinuxAMD64, Project: "demo", Lock: dists("aaa", "numpy", "six"), LayerOrder: first.LayerOrder})
 	if err != nil {
 		t.Fatal(err)
 	}
