@@ -120,6 +120,21 @@ func (u *dockerUser) runGroups(t *testing.T, groups, dir string, argv ...string)
 	return r
 }
 
+// noRootFiles checks that nothing in the user's home belongs to root:
+// what envd and its containers wrote there is the user's.
+func (u *dockerUser) noRootFiles(t *testing.T) {
+	t.Helper()
+	filepath.WalkDir(u.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			t.Errorf("%s belongs to root, in the home of %s", p, u.name)
+		}
+		return nil
+	})
+}
+
 func (u *dockerUser) must(t *testing.T, dir string, argv ...string) result {
 	t.Helper()
 	r := u.run(t, dir, argv...)
@@ -211,15 +226,7 @@ echo from-env > from-env.txt`, compile.VenvDir, beta)
 
 	// Nothing envd or its containers did left a root-owned file in the
 	// user's home (the bind-mounted project included).
-	filepath.WalkDir(u.home, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
-			t.Errorf("%s belongs to root, in the home of %s", p, u.name)
-		}
-		return nil
-	})
+	u.noRootFiles(t)
 
 	// The builder's cache outlives its container: recreated, it still has it.
 	dockerCmd(t, "rm", "-f", builder)

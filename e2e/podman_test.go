@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -86,23 +85,7 @@ func newPodmanUser(t *testing.T, uid int) *podmanUser {
 			t.Logf("podman system service log:\n%s", lastLines(string(b), 30))
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c, err := net.Dial("unix", p.socket); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			deadline = time.Time{}
-		default:
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("podman system service did not answer on %s:\n%s", p.socket, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitForService(t, p.socket, exited, log.Name())
 	return p
 }
 
@@ -235,15 +218,7 @@ echo from-env > from-env.txt`, compile.VenvDir, beta)
 
 	// Nothing envd or its containers did left a file of root's in the
 	// user's home (Podman's own storage included).
-	filepath.WalkDir(u.home, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
-			t.Errorf("%s belongs to root, in the home of %s", p, u.name)
-		}
-		return nil
-	})
+	u.noRootFiles(t)
 }
 
 // freeTCPPort is a port nothing listens on at 127.0.0.1, now.
@@ -323,11 +298,19 @@ func rootfulPodman(t *testing.T) (socket string) {
 		}
 		os.RemoveAll(dir)
 	})
+	waitForService(t, socket, exited, log.Name())
+	return socket
+}
+
+// waitForService waits until a podman service answers on socket, failing
+// with its log when it exits or takes more than 30 s.
+func waitForService(t *testing.T, socket string, exited <-chan struct{}, log string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if c, err := net.Dial("unix", socket); err == nil {
 			c.Close()
-			return socket
+			return
 		}
 		select {
 		case <-exited:
@@ -335,7 +318,7 @@ func rootfulPodman(t *testing.T) (socket string) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
+			b, _ := os.ReadFile(log)
 			t.Fatalf("podman system service did not answer on %s:\n%s", socket, b)
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -133,12 +132,7 @@ func TestSSHRuntimeNotRoot(t *testing.T) {
 		t.Errorf("up after envd build rebuilt the image (envd build planned another one):\n%s", r)
 	}
 	u.must(t, dir, "envd", "destroy", name)
-	filepath.WalkDir(u.home, func(p string, d fs.DirEntry, err error) error {
-		if fi, ierr := d.Info(); err == nil && ierr == nil && fi.Sys().(*syscall.Stat_t).Uid == 0 {
-			t.Errorf("%s belongs to root, in the home of %s", p, u.name)
-		}
-		return nil
-	})
+	u.noRootFiles(t)
 }
 
 func TestSSHRuntime(t *testing.T) {

@@ -6,7 +6,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,13 +147,6 @@ func hostPaths() (envs.Host, error) {
 	}, nil
 }
 
-// loopbackRegistry: REGISTRY[/PREFIX] is on this machine (localhost or a
-// loopback address), where registries speak plain http.
-func loopbackRegistry(reg string) bool {
-	host, _, _ := strings.Cut(reg, "/")
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
-}
+// loopbackRegistry: REGISTRY[/PREFIX] is on this machine, where
+// registries speak plain http.
+func loopbackRegistry(reg string) bool { return registry.OnLoopback(reg) }

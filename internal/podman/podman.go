@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/registry"
 )
 
 // Engine is a Podman service that answered on Socket.
@@ -158,7 +159,7 @@ func (e *Engine) Docker(ctx context.Context) (*docker.Client, error) {
 // machine's loopback is spoken to in plain http, as Docker does.
 func (e *Engine) Pull(ctx context.Context, ref, auth string) error {
 	q := url.Values{"reference": {ref}, "quiet": {"true"}}
-	if loopback(ref) {
+	if registry.OnLoopback(ref) {
 		q.Set("tlsVerify", "false")
 	}
 	resp, err := e.do(ctx, http.MethodPost, "/v4.0.0/libpod/images/pull", q, auth)
@@ -185,16 +186,6 @@ func (e *Engine) Pull(ctx context.Context, ref, auth string) error {
 			return fmt.Errorf("podman pull %s: %s", ref, msg.Error)
 		}
 	}
-}
-
-// loopback: ref's registry is localhost or a loopback address.
-func loopback(ref string) bool {
-	host, _, _ := strings.Cut(ref, "/")
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // CanPublish says whether the engine can publish container ports: rootful

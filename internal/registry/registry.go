@@ -304,3 +304,15 @@ func Push(ctx context.Context, ref string, img v1.Image, insecure bool) (string,
 	}
 	return byDigest, nil
 }
+
+// OnLoopback says whether REF (or REGISTRY[/PREFIX]) names a registry on
+// this machine, localhost or a loopback address, where registries speak
+// plain http (as Docker assumes for one).
+func OnLoopback(ref string) bool {
+	host, _, _ := strings.Cut(ref, "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
