@@ -40,7 +40,12 @@ func newPodmanUser(t *testing.T, uid int) *podmanUser {
 	}
 	run := fmt.Sprintf("/run/user/%d", uid)
 	if _, err := os.Stat("/run/user"); err != nil {
-		t.Cleanup(func() { os.Remove("/run/user") }) // made here: removed after the user's
+		// Made here, as a fresh machine has none: everyone must be able
+		// to pass through it (MkdirAll would make it 0700, root's only).
+		if err := os.Mkdir("/run/user", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove("/run/user") }) // after the user's
 	}
 	os.MkdirAll(filepath.Join(run, "podman"), 0o700)
 	exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, u.gid), run).Run()

@@ -44,8 +44,12 @@ SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops kernel.keys.root
 	net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
 	net.ipv4.ip_forward)
 # Directories the cluster creates outside $STATE; down removes those that did not exist before up.
-HOST_DIRS=(/var/log/pods /var/log/containers /var/lib/kubelet /var/lib/cni /etc/cni /opt/cni /run/netns "$HOSTPATH_PV"
+# /run/netns is not one: the SSH server's namespace may live there too (lib/run-netns.sh).
+HOST_DIRS=(/var/log/pods /var/log/containers /var/lib/kubelet /var/lib/cni /etc/cni /opt/cni "$HOSTPATH_PV"
 	"$RUN")
+
+# shellcheck source=lib/run-netns.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/run-netns.sh"
 
 log() { printf 'kube-cluster: %s\n' "$*" >&2; }
 die() { printf 'kube-cluster: error: %s\n' "$*" >&2; exit 1; }
@@ -164,6 +168,7 @@ baseline() {
 	for d in "${HOST_DIRS[@]}"; do
 		[ -e "$d" ] || echo "$d" >>"$STATE/baseline/new-dirs"
 	done
+	mark_run_netns
 	nft list tables 2>/dev/null >"$STATE/baseline/nft-tables" || true
 	touch "$STATE/baseline/new-dirs" "$STATE/baseline/done"
 }
@@ -478,6 +483,7 @@ down() {
 	for ns in /run/netns/cni-*; do
 		[ -e "$ns" ] && { umount "$ns" 2>/dev/null || true; rm -f "$ns"; }
 	done
+	remove_run_netns
 	# Mounts below the cluster's directories, deepest first.
 	while read -r m; do
 		umount -l "$m" 2>/dev/null || true

@@ -83,6 +83,9 @@ CLEAN_ENV=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 # Debian's docker CLI, matching the daemon (the first docker on PATH may be a newer client).
 DOCKER=/usr/bin/docker
 
+# shellcheck source=lib/run-netns.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/run-netns.sh"
+
 log() { printf 'ssh-host: %s\n' "$*" >&2; }
 die() { printf 'ssh-host: error: %s\n' "$*" >&2; exit 1; }
 
@@ -271,10 +274,7 @@ make_keys() {
 }
 
 make_network() {
-	if [ ! -d /run/netns ]; then
-		mkdir -p "$RUNDIR"
-		touch "$RUNDIR/created-run-netns" # down removes /run/netns again when it is empty
-	fi
+	mark_run_netns
 	ip netns add "$NETNS"
 	ip link add "$VETH_HOST" type veth peer name "$VETH_NS" netns "$NETNS"
 	ip addr add "$GATEWAY/$PREFIX" dev "$VETH_HOST"
@@ -615,10 +615,7 @@ teardown() {
 	remove_uplink
 	if ip link show "$VETH_HOST" >/dev/null 2>&1; then ip link del "$VETH_HOST"; fi
 	if netns_exists; then ip netns del "$NETNS"; fi
-	if [ -f "$RUNDIR/created-run-netns" ] && [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then
-		while mountpoint -q /run/netns; do umount /run/netns; done
-		rmdir /run/netns
-	fi
+	remove_run_netns
 	# The cgroup parent the containers were under, in each hierarchy (children first).
 	for m in /sys/fs/cgroup/*"$CGROUP_PARENT"; do
 		[ -d "$m" ] || continue
