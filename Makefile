@@ -46,7 +46,8 @@ build:
 	# buildctl goes into the builder image: a builder in a cluster is dialled through `buildctl dial-stdio`.
 	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
 		-o bin/buildctl github.com/moby/buildkit/cmd/buildctl
-	$(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION)" -o bin/envd ./cmd/envd
+	# Static as well: envd can be its own agent, buildctl and envd-handover (internal/multicall).
+	CGO_ENABLED=0 $(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION)" -o bin/envd ./cmd/envd
 	# Static: it runs in any image envd builds, whatever its libc.
 	CGO_ENABLED=0 $(GO) build -o bin/envd-agent ./cmd/envd-agent
 	# Static, into the builder image: the hand-over registry of a builder on another machine.

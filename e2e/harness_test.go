@@ -58,7 +58,10 @@ func setup(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 	envdBin = filepath.Join(tmp, "envd")
-	if out, err := exec.Command("go", "build", "-o", envdBin, "../cmd/envd").CombinedOutput(); err != nil {
+	// Static, as make build links it: envd can then be its own agent (TestOneBinary).
+	build := exec.Command("go", "build", "-o", envdBin, "../cmd/envd")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		return 1, fmt.Errorf("go build envd: %v\n%s", err, out)
 	}
 	// envd finds the agent for dev images beside itself.

@@ -82,6 +82,18 @@ func sshHost(t *testing.T) sshServer {
 	return s
 }
 
+// reachServer gives u the server as the alias envd-sshhost in their own
+// ~/.ssh (key, known_hosts, config); the caller chowns the home.
+func (u *dockerUser) reachServer(srv sshServer) {
+	sshDir := filepath.Join(u.home, ".ssh")
+	os.MkdirAll(sshDir, 0o700)
+	key, _ := os.ReadFile(srv.key)
+	known, _ := os.ReadFile(srv.knownHosts)
+	os.WriteFile(filepath.Join(sshDir, "id_server"), key, 0o600)
+	os.WriteFile(filepath.Join(sshDir, "known_hosts"), known, 0o600)
+	os.WriteFile(filepath.Join(sshDir, "config"), []byte(fmt.Sprintf("Host envd-sshhost\n  HostName %s\n  User %s\n  IdentityFile ~/.ssh/id_server\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n", srv.addr, srv.user)), 0o600)
+}
+
 // onServer runs a command on the server as root, outside of envd.
 func (s sshServer) onServer(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -99,13 +111,7 @@ func (s sshServer) onServer(t *testing.T, args ...string) (string, error) {
 func TestSSHRuntimeNotRoot(t *testing.T) {
 	srv := sshHost(t)
 	u := newDockerUser(t, 4322)
-	sshDir := filepath.Join(u.home, ".ssh")
-	os.MkdirAll(sshDir, 0o700)
-	key, _ := os.ReadFile(srv.key)
-	known, _ := os.ReadFile(srv.knownHosts)
-	os.WriteFile(filepath.Join(sshDir, "id_server"), key, 0o600)
-	os.WriteFile(filepath.Join(sshDir, "known_hosts"), known, 0o600)
-	os.WriteFile(filepath.Join(sshDir, "config"), []byte(fmt.Sprintf("Host envd-sshhost\n  HostName %s\n  User %s\n  IdentityFile ~/.ssh/id_server\n  IdentitiesOnly yes\n  StrictHostKeyChecking yes\n", srv.addr, srv.user)), 0o600)
+	u.reachServer(srv)
 	name := "e2e-ssh-nr"
 	dir := filepath.Join(u.home, name)
 	os.MkdirAll(dir, 0o755)

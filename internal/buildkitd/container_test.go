@@ -3,6 +3,7 @@ package buildkitd
 import (
 	"archive/tar"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,14 +136,18 @@ func TestBuilderFiles(t *testing.T) {
 		beside           []string // next to buildkitd
 		want             string   // in the error; "" = none
 		buildctl, handed bool     // in the image
+		envdIsStatic     bool     // envd stands in for what is missing
 	}{
-		{"here, alone", forHere, nil, "", false, false},
-		{"here, with both", forHere, []string{"buildctl", "envd-handover"}, "", true, true},
-		{"pod without buildctl", forPod, []string{"envd-handover"}, "for a cluster needs buildctl", false, false},
-		{"pod", forPod, []string{"buildctl"}, "", true, false},
-		{"remote without envd-handover", forRemote, []string{"buildctl"}, "for another machine's Docker needs envd-handover", false, false},
-		{"remote without buildctl", forRemote, []string{"envd-handover"}, "needs buildctl", false, false},
-		{"remote", forRemote, []string{"buildctl", "envd-handover"}, "", true, true},
+		{"here, alone", forHere, nil, "", false, false, false},
+		{"here, with both", forHere, []string{"buildctl", "envd-handover"}, "", true, true, false},
+		{"pod without buildctl", forPod, []string{"envd-handover"}, "for a cluster needs buildctl", false, false, false},
+		{"pod", forPod, []string{"buildctl"}, "", true, false, false},
+		{"remote without envd-handover", forRemote, []string{"buildctl"}, "for another machine's Docker needs envd-handover", false, false, false},
+		{"remote without buildctl", forRemote, []string{"envd-handover"}, "needs buildctl", false, false, false},
+		{"remote", forRemote, []string{"buildctl", "envd-handover"}, "", true, true, false},
+		{"pod, envd as buildctl", forPod, nil, "", true, false, true},
+		{"remote, envd as both", forRemote, nil, "", true, true, true},
+		{"here, envd not needed", forHere, nil, "", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -151,7 +156,11 @@ func TestBuilderFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			fakeSys(t, 0, map[string]string{"runc": runc}, "/x/envd")
+			self := "/x/envd"
+			if tc.envdIsStatic {
+				self = static
+			}
+			fakeSys(t, 0, map[string]string{"runc": runc}, self)
 			files, err := Options{Binary: filepath.Join(dir, "buildkitd")}.builderFiles(tc.where)
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "make build") {
@@ -168,6 +177,9 @@ func TestBuilderFiles(t *testing.T) {
 			if has(imageBuildctl) != tc.buildctl || has(imageHandover) != tc.handed {
 				t.Errorf("image holds buildctl %v, envd-handover %v; want %v, %v", has(imageBuildctl), has(imageHandover), tc.buildctl, tc.handed)
 			}
+			if tc.envdIsStatic && tc.handed && tc.buildctl {
+				assertOneCopy(t, files, static)
+			}
 		})
 	}
 }
@@ -177,5 +189,38 @@ func TestGoArch(t *testing.T) {
 		if got := goArch(machine); got != want {
 			t.Errorf("goArch(%q) = %q, want %q", machine, got, want)
 		}
+	}
+}
+
+// assertOneCopy: a file in the image under two names is written once, and
+// linked.
+func assertOneCopy(t *testing.T, files []imageFile, src string) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := writeLayer(&b, files); err != nil {
+		t.Fatal(err)
+	}
+	regular, links := 0, 0
+	tr := tar.NewReader(&b)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case h.Typeflag == tar.TypeLink:
+			links++
+			if h.Mode != 0o755 {
+				t.Errorf("link %s has mode %o: Docker gives it to the file", h.Name, h.Mode)
+			}
+		case h.Typeflag == tar.TypeReg && slices.ContainsFunc(files, func(f imageFile) bool { return f.src == src && "/"+h.Name == f.dest }):
+			regular++
+		}
+	}
+	if regular != 1 || links != 1 {
+		t.Errorf("%s: %d copies and %d links in the layer, want 1 and 1", src, regular, links)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"envd.dev/envd/internal/docker"
+	"envd.dev/envd/internal/elfbin"
 )
 
 // The builder image is made by envd from files this machine has, so that
@@ -95,25 +95,8 @@ func imageFiles(buildkitd, buildctl, handover, runc string) ([]imageFile, error)
 // elfDeps returns bin's interpreter ("" for a static binary) and the
 // libraries it names (DT_NEEDED).
 func elfDeps(bin string) (interp string, needed []string, err error) {
-	f, err := elf.Open(bin)
-	if err != nil {
-		return "", nil, err
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			b, err := io.ReadAll(p.Open())
-			if err != nil {
-				return "", nil, err
-			}
-			interp = strings.TrimRight(string(b), "\x00")
-		}
-	}
-	if interp == "" {
-		return "", nil, nil
-	}
-	needed, err = f.ImportedLibraries()
-	return interp, needed, err
+	info, err := elfbin.Read(bin)
+	return info.Interp, info.Needed, err
 }
 
 // libDirs are searched for a library by name, as the dynamic loader would
@@ -175,6 +158,7 @@ func writeLayer(w io.Writer, files []imageFile) error {
 		return err
 	}
 	dirs := map[string]bool{}
+	written := map[string]string{} // src -> dest: envd as buildctl and envd-handover is one file
 	for _, f := range files {
 		var parents []string
 		for d := path.Dir(f.dest); d != "/" && !dirs[d]; d = path.Dir(d) {
@@ -187,6 +171,15 @@ func writeLayer(w io.Writer, files []imageFile) error {
 				return err
 			}
 		}
+		if first, ok := written[f.src]; ok {
+			// With the file's own mode: Docker gives the link's to the file.
+			hdr := &tar.Header{Typeflag: tar.TypeLink, Name: strings.TrimPrefix(f.dest, "/"), Linkname: strings.TrimPrefix(first, "/"), Mode: 0o755, Format: tar.FormatPAX}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			continue
+		}
+		written[f.src] = f.dest
 		if err := addFile(tw, f); err != nil {
 			return err
 		}
@@ -285,6 +278,16 @@ func (o Options) builderFiles(where int) ([]imageFile, error) {
 		return nil, err
 	}
 	buildctl, handover := besideOrNone(bin, "buildctl"), besideOrNone(bin, "envd-handover")
+	// envd is either of them when it runs under that name (internal/multicall),
+	// so envd alone will do; imageFiles checks it is static.
+	if self, err := sys.executable(); err == nil && isExecutable(self) {
+		if buildctl == "" && where != forHere {
+			buildctl = self
+		}
+		if handover == "" && where == forRemote {
+			handover = self
+		}
+	}
 	forWhat := map[int]string{forPod: "a cluster", forRemote: "another machine's Docker"}[where]
 	if buildctl == "" && where != forHere {
 		return nil, &Error{Kind: ErrNotFound,

@@ -123,7 +123,7 @@ func (o Options) Addr() string { return "unix://" + o.socketPath() }
 func (o Options) binary() (string, error) {
 	notFound := func(msg string) error {
 		return &Error{Kind: ErrNotFound, Msg: msg,
-			Hint: "run `make build` (it puts buildkitd beside envd), or set ENVD_BUILDKITD=/path/to/buildkitd"}
+			Hint: "run `make build` (it puts buildkitd beside envd), or set ENVD_BUILDKITD=/path/to/buildkitd, or install the buildkitd envd is built with on PATH: " + installHint(thisVersion())}
 	}
 	if o.Binary != "" {
 		if !isExecutable(o.Binary) {

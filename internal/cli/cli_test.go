@@ -46,7 +46,15 @@ func isolate(t *testing.T) {
 	}
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(home, "no-docker.sock"))
 	t.Setenv("ENVD_AGENT", "")
-	t.Setenv("PATH", home) // no envd-agent to be found
+	t.Setenv("PATH", home)                  // no envd-agent to be found
+	setSelf(t, filepath.Join(home, "envd")) // and envd is not one either
+}
+
+// setSelf makes findAgent see path as envd's own binary.
+func setSelf(t *testing.T, path string) {
+	old := selfExecutable
+	selfExecutable = func() (string, error) { return path, nil }
+	t.Cleanup(func() { selfExecutable = old })
 }
 
 // TestBuildRejectsBadInput: every mistake a user can make before the build

@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"debug/elf"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +16,7 @@ import (
 	"envd.dev/envd/internal/builderctx"
 	"envd.dev/envd/internal/buildkitd"
 	"envd.dev/envd/internal/compile"
+	"envd.dev/envd/internal/elfbin"
 )
 
 // platformAliases are other names of the architectures, as uname -m and
@@ -131,15 +129,22 @@ func agentNames(arch string) []string {
 	return []string{compile.AgentBinary + "-linux-" + arch, compile.AgentBinary}
 }
 
+// selfExecutable is envd's own binary (a variable for tests).
+var selfExecutable = os.Executable
+
 // findAgent returns the directory and name of the envd-agent binary that
 // goes into dev images of platform p, where it is PID 1: the first of
 // $ENVD_AGENT, then agentNames beside the envd binary, then on PATH, that
-// is a Linux executable of p's architecture.
+// is a Linux executable of p's architecture. Without one, envd is its own
+// agent (internal/multicall) if it can run in any image: static, of p's
+// architecture. An $ENVD_AGENT that does not fit is an error.
 func findAgent(p compile.Platform) (dir, file string, err error) {
-	candidates := []string{os.Getenv("ENVD_AGENT")}
-	if exe, err := os.Executable(); err == nil {
+	explicit := os.Getenv("ENVD_AGENT")
+	candidates := []string{explicit}
+	self, _ := selfExecutable()
+	if self != "" {
 		for _, n := range agentNames(p.Arch) {
-			candidates = append(candidates, filepath.Join(filepath.Dir(exe), n))
+			candidates = append(candidates, filepath.Join(filepath.Dir(self), n))
 		}
 	}
 	for _, n := range agentNames(p.Arch) {
@@ -166,29 +171,25 @@ func findAgent(p compile.Platform) (dir, file string, err error) {
 			others = append(others, fmt.Sprintf("%s (linux/%s)", c, arch))
 		}
 	}
-	if len(others) > 0 {
-		return "", "", fmt.Errorf("no envd-agent for %s: a dev image needs one of its own architecture, and envd found only %s\n  hint: `make agents` builds bin/envd-agent-linux-amd64 and bin/envd-agent-linux-arm64, which envd finds beside it; or set ENVD_AGENT=/path/to/envd-agent built for %s",
-			p, strings.Join(others, ", "), p)
+	selfNote := ""
+	if self != "" && explicit == "" {
+		switch info, err := elfbin.Read(self); {
+		case err != nil: // not a Linux envd
+		case info.Arch == p.Arch && info.Static():
+			return filepath.Dir(self), filepath.Base(self), nil
+		case info.Arch == p.Arch:
+			selfNote = fmt.Sprintf("\n  envd itself (%s) can be the agent only when it is linked statically, and this one is dynamic: Go links with the C library when a C compiler is there; install envd with CGO_ENABLED=0 go install envd.dev/envd/cmd/envd@VERSION", self)
+		}
 	}
-	return "", "", fmt.Errorf("envd-agent not found: dev environments (base(os=...) or dev=True) need it beside envd; run `make build` (`make agents` for both architectures), or set ENVD_AGENT=/path/to/envd-agent")
+	if len(others) > 0 {
+		return "", "", fmt.Errorf("no envd-agent for %s: a dev image needs one of its own architecture, and envd found only %s%s\n  hint: `make agents` builds bin/envd-agent-linux-amd64 and bin/envd-agent-linux-arm64, which envd finds beside it; or set ENVD_AGENT=/path/to/envd-agent built for %s",
+			p, strings.Join(others, ", "), selfNote, p)
+	}
+	return "", "", fmt.Errorf("envd-agent not found: dev environments (base(os=...) or dev=True) need it beside envd%s\n  hint: run `make build` (`make agents` for both architectures), or set ENVD_AGENT=/path/to/envd-agent", selfNote)
 }
 
 // agentArch is the architecture of the executable at path, as Go names it.
 func agentArch(path string) (string, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return "", err
-		}
-		return "", errors.New("not a Linux executable")
-	}
-	defer f.Close()
-	switch f.Machine {
-	case elf.EM_X86_64:
-		return "amd64", nil
-	case elf.EM_AARCH64:
-		return "arm64", nil
-	}
-	return strings.ToLower(strings.TrimPrefix(f.Machine.String(), "EM_")), nil
+	info, err := elfbin.Read(path)
+	return info.Arch, err
 }

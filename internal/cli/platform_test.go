@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"envd.dev/envd/internal/builderctx"
 	"envd.dev/envd/internal/compile"
+	"envd.dev/envd/internal/elfbin"
 )
 
 func TestParsePlatform(t *testing.T) {
@@ -219,5 +221,60 @@ func TestFindAgentChecksItsArchitecture(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	if _, _, err := findAgent(host); err == nil || !strings.Contains(err.Error(), notELF+" (not a Linux executable)") {
 		t.Errorf("a shell script as the agent: %v", err)
+	}
+}
+
+// Without an envd-agent, envd is its own agent when it is static and of the
+// image's architecture; a dynamic envd says how to get a static one.
+func TestFindAgentFallsBackToEnvd(t *testing.T) {
+	isolate(t)
+	host, err := hostPlatform()
+	if err != nil {
+		t.Skip(err)
+	}
+	other := compile.LinuxARM64
+	if host == other {
+		other = compile.LinuxAMD64
+	}
+	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[host.Arch]
+	static := filepath.Join(t.TempDir(), "envd")
+	if err := os.WriteFile(static, elfHeader(t, machine), 0o755); err != nil { // no interpreter: static
+		t.Fatal(err)
+	}
+	setSelf(t, static)
+	if dir, file, err := findAgent(host); err != nil || filepath.Join(dir, file) != static {
+		t.Errorf("a static envd for %s: findAgent = %s, %s, %v; want envd itself", host, dir, file, err)
+	}
+	if _, _, err := findAgent(other); err == nil || !strings.Contains(err.Error(), "envd-agent not found") {
+		t.Errorf("a static envd of %s, for %s: want not found, got %v", host, other, err)
+	}
+	// An envd-agent beside envd comes first.
+	beside := filepath.Join(filepath.Dir(static), compile.AgentBinary)
+	if err := os.WriteFile(beside, elfHeader(t, machine), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, file, err := findAgent(host); err != nil || file != compile.AgentBinary {
+		t.Errorf("with envd-agent beside envd: findAgent = %s, %v; want envd-agent", file, err)
+	}
+	os.Remove(beside)
+	// An ENVD_AGENT that does not fit is an error, not a quiet fall-back.
+	t.Setenv("ENVD_AGENT", filepath.Join(t.TempDir(), "missing"))
+	if _, _, err := findAgent(host); err == nil {
+		t.Errorf("ENVD_AGENT missing: want an error, envd used itself")
+	}
+	t.Setenv("ENVD_AGENT", "")
+
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	if info, err := elfbin.Read(sh); err != nil || info.Static() || info.Arch != host.Arch {
+		t.Skipf("%s is not a dynamic executable of this machine", sh)
+	}
+	setSelf(t, sh)
+	_, _, err = findAgent(host)
+	if err == nil || !strings.Contains(err.Error(), "linked dynamically") && !strings.Contains(err.Error(), "this one is dynamic") ||
+		!strings.Contains(err.Error(), "CGO_ENABLED=0 go install envd.dev/envd/cmd/envd@") {
+		t.Errorf("a dynamic envd: want how to install a static one, got %v", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+
+	"envd.dev/envd/internal/buildkitd"
 )
 
 // Version is envd's version. A release stamps it at link time (-ldflags
@@ -20,6 +22,9 @@ var thisBuild = sync.OnceValue(func() buildInfo {
 	bi, _ := debug.ReadBuildInfo()
 	return readBuildInfo(bi, Version)
 })
+
+// BuildVersion is envd's version (see Version).
+func BuildVersion() string { return thisBuild().Version }
 
 type buildInfo struct {
 	Version  string // for people: v1.2.3, or devel+COMMIT[-dirty]
@@ -61,14 +66,7 @@ func readBuildInfo(bi *debug.BuildInfo, stamped string) buildInfo {
 	if rev != "" && !strings.Contains(b.ID, rev) {
 		b.ID += "+" + rev
 	}
-	for _, d := range bi.Deps {
-		if d.Path == "github.com/moby/buildkit" {
-			b.BuildKit = d.Version
-			if d.Replace != nil {
-				b.BuildKit = d.Replace.Version
-			}
-		}
-	}
+	b.BuildKit = buildkitd.VersionIn(bi)
 	return b
 }
 

@@ -179,7 +179,8 @@ Install the wheel for your platform instead (Linux x86_64 or aarch64):
     pip install envd-%[1]s-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
     pip install envd-%[1]s-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl
 (make wheels in a checkout of envd's source makes both, into dist/), or build envd from its source:
-make build (bin/envd, with buildkitd and envd-agent beside it), or go install ./cmd/envd in that checkout.`
+make build (bin/envd, with buildkitd and envd-agent beside it), or CGO_ENABLED=0 go install ./cmd/envd in that
+checkout (envd alone is its own agent; README, "Install with go install", says how to get buildkitd).`
 
 const backendModule = "envd_no_build"
 

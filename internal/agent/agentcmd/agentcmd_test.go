@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package agentcmd
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ const beAgentEnv = "ENVD_AGENT_TEST_BE_AGENT"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(beAgentEnv) == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	goleak.VerifyTestMain(m)
 }
@@ -53,7 +53,7 @@ func TestUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(tt.args, &stdout, &stderr)
+			code := Main(tt.args, &stdout, &stderr)
 			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q",
 					code, stdout.String(), stderr.String(), tt.wantCode, tt.wantStdout, tt.wantStderr)
@@ -67,7 +67,7 @@ func TestStatus(t *testing.T) {
 	t.Setenv(agent.ConfigPathEnv, env.configPath)
 
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"status"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no status yet") {
+	if code := Main([]string{"status"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no status yet") {
 		t.Fatalf("before the agent ran: exit %d, stderr %q", code, stderr.String())
 	}
 	if err := os.MkdirAll(env.cfg.LogDir, 0o755); err != nil {
@@ -75,7 +75,7 @@ func TestStatus(t *testing.T) {
 	}
 	writeFile(t, env.cfg.StatusPath(), []byte(`{"services": []}`))
 	stdout.Reset()
-	if code := run([]string{"status"}, &stdout, &stderr); code != 0 || stdout.String() != `{"services": []}` {
+	if code := Main([]string{"status"}, &stdout, &stderr); code != 0 || stdout.String() != `{"services": []}` {
 		t.Fatalf("exit %d, stdout %q", code, stdout.String())
 	}
 }
