@@ -7,8 +7,21 @@ def fail(*args: object, sep: str = " ") -> NoReturn:
     """Stop the build with an error (a Starlark builtin)."""
     ...
 
+@overload
+def base(image: str = "", dev: bool = ..., os: str = "", language: str = "") -> None:
+    """Choose the base image: envd v1's image= and dev=, or the article's os= and language= form, a dev environment. As in the original envd, base() is ubuntu:22.04 without dev, and so is a build function that never calls base(). Positional arguments are v1's base(image, dev), or the article's base(os, language) when the first is an os name (or close to one) or the second a string.
+
+    Args:
+        image: any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"; without it or os=, ubuntu:22.04
+        dev: a development environment (agent, user, shell, ssh), what envd up needs; default True with os= or language= (and no image=), else False
+        os: ubuntu20.04, ubuntu22.04, ubuntu24.04, debian11 or debian12
+        language: python, python3, python3.X; r or julia
+    """
+    ...
+
+@overload
 def base(os: str = "", language: str = "", image: str = "", dev: bool = ...) -> None:
-    """Choose the base image: the article's os= and language= form, a dev environment, or envd v1's image= and dev=. As in the original envd, base() is ubuntu:22.04 without dev, and so is a build function that never calls base().
+    """Choose the base image: envd v1's image= and dev=, or the article's os= and language= form, a dev environment. As in the original envd, base() is ubuntu:22.04 without dev, and so is a build function that never calls base(). Positional arguments are v1's base(image, dev), or the article's base(os, language) when the first is an os name (or close to one) or the second a string.
 
     Args:
         os: ubuntu20.04, ubuntu22.04, ubuntu24.04, debian11 or debian12
@@ -121,22 +134,22 @@ class _Install:
         Args:
             name: e.g. "pytorch" or "numpy>=1.26"
             channel: extra channels for these packages, e.g. "pytorch"
-            env_file: an environment.yml in the build directory
+            env_file: an environment.yml in the build directory; name= and channel= may come with it, which the original envd refused
         """
         ...
 
     @staticmethod
     def uv(python_version: str = ...) -> None:
-        """Install uv into the venv (its cache is shared by every build).
+        """Install uv into the venv (its cache is shared by every build); install.python_packages keeps working beside it, where the original envd left packages to uv.
 
         Args:
-            python_version: the Python version; default: the environment's
+            python_version: the venv's Python version; default: the environment's (install.python's, else the distribution's python3), where the original envd's was "3.11"
         """
         ...
 
     @staticmethod
     def pixi(use_pixi_mirror: bool = False, pypi_index: Optional[str] = None) -> None:
-        """Install pixi; run `pixi install` or `pixi shell` in the environment.
+        """Install pixi; run `pixi install` or `pixi shell` in the environment. install.python_packages keeps working beside it, where the original envd left packages to pixi.
 
         Args:
             use_pixi_mirror: fetch conda packages through prefix.dev
@@ -177,18 +190,26 @@ class _Install:
         """Install a Rust toolchain with rustup into /opt/rust.
 
         Args:
-            version: stable, beta, nightly or e.g. "1.82.0"
+            version: the toolchain: stable, beta, nightly or e.g. "1.82.0"; None is stable. The original envd's version was rustup's own (RUSTUP_VERSION), its toolchain always stable
         """
         ...
 
     @staticmethod
     def go(version: str = "1.25.3") -> None:
-        """Install Go from the official tarball into /usr/local/go."""
+        """Install Go from the official tarball into /usr/local/go.
+
+        Args:
+            version: None is this default, the original envd's
+        """
         ...
 
     @staticmethod
     def nodejs(version: str = "25.1.0") -> None:
-        """Install Node.js from the official tarball into /opt/nodejs."""
+        """Install Node.js from the official tarball into /opt/nodejs.
+
+        Args:
+            version: None is this default, the original envd's
+        """
         ...
 
     @staticmethod
@@ -249,7 +270,7 @@ class _Config:
 
     @staticmethod
     def conda_channel(channel: str) -> None:
-        """Configure conda's channels (implies install.conda()).
+        """Configure conda's channels (implies install.conda(), which the original envd required first).
 
         Args:
             channel: the content of a .condarc
@@ -276,7 +297,7 @@ class _Config:
 
     @staticmethod
     def cran_mirror(url: str) -> None:
-        """The CRAN mirror R packages come from (implies install.r_lang()).
+        """The CRAN mirror R packages come from (implies install.r_lang(); the original envd installed R only with install.r_lang()).
 
         Args:
             url: default https://cran.rstudio.com
@@ -285,7 +306,7 @@ class _Config:
 
     @staticmethod
     def julia_pkg_server(url: str) -> None:
-        """The Julia package server (JULIA_PKG_SERVER; implies install.julia()).
+        """The Julia package server (JULIA_PKG_SERVER; implies install.julia(); the original envd installed Julia only with install.julia()).
 
         Args:
             url: default https://pkg.julialang.org
@@ -313,7 +334,7 @@ class _Config:
 
     @staticmethod
     def owner(uid: int, gid: int) -> None:
-        """UID and GID that own what envd installs for the user (toolchains, downloads)."""
+        """UID and GID that own what envd installs for the user (toolchains, downloads). The dev user keeps its own IDs (yours while the project is mounted, so that it stays writable), where the original envd gave it these."""
         ...
 
 config: _Config
@@ -368,7 +389,7 @@ class _Runtime:
 
         Args:
             host_path: on the host; ~ is the user's home, a relative path is relative to the build directory; /, system directories, your home itself and the Docker socket need envd up --allow-mount PATH
-            envd_path: in the container
+            envd_path: in the container: an absolute path, or ~/... in the dev user's home (/home/envd)
         """
         ...
 
@@ -379,7 +400,7 @@ class _Runtime:
 
         Args:
             src: on the host; ~ is the user's home, a relative path is relative to the build directory; /, system directories, your home itself and the Docker socket need envd up --allow-mount PATH
-            dest: in the container
+            dest: in the container: an absolute path, or ~/... in the dev user's home (/home/envd)
         """
         ...
 

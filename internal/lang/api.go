@@ -21,6 +21,7 @@ type Builtin struct {
 	Value string
 
 	signature string
+	altOrder  []string // member.altOrder, for a second overload in the stubs
 }
 
 // Param is one parameter of a builtin.
@@ -75,7 +76,7 @@ func Builtins() []Builtin {
 }
 
 func describe(module string, m member) Builtin {
-	b := Builtin{Name: m.name, Module: module, Doc: m.doc, Returns: m.returns}
+	b := Builtin{Name: m.name, Module: module, Doc: m.doc, Returns: m.returns, altOrder: m.altOrder}
 	if module != "" {
 		b.Name = module + "." + m.name
 	}

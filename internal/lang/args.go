@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -196,6 +197,22 @@ func usage(name string, params []param) string {
 		}
 	}
 	return name + "(" + strings.Join(ps, ", ") + ")"
+}
+
+// reorder returns params with the named ones first, in that order.
+func reorder(params []param, names []string) []param {
+	var out []param
+	for _, n := range names {
+		if p := findParam(params, n); p != nil {
+			out = append(out, *p)
+		}
+	}
+	for _, p := range params {
+		if !slices.Contains(names, p.name) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func findParam(params []param, key string) *param {

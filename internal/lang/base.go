@@ -4,8 +4,32 @@ import (
 	"fmt"
 	"strings"
 
+	"go.starlark.net/starlark"
+
 	"envd.dev/envd/internal/ir"
 )
+
+// articleBase tells the article's positional base("ubuntu22.04", "python3")
+// from envd v1's base("ubuntu:22.04", True): the first argument is an os
+// name, or close enough to one to be a misspelling, or the second is a string.
+func articleBase(pos starlark.Tuple) bool {
+	if len(pos) > 1 {
+		if _, ok := pos[1].(starlark.String); ok {
+			return true
+		}
+	}
+	if len(pos) == 0 {
+		return false
+	}
+	s, ok := starlark.AsString(pos[0])
+	if !ok {
+		return false
+	}
+	if _, err := ir.LookupOS(s); err == nil {
+		return true
+	}
+	return !strings.ContainsAny(s, ":/@") && nearest(s, ir.OSNames()) != ""
+}
 
 // base chooses the image. Two forms: the article's base(os="ubuntu20.04",
 // language="python3"), a development environment; and envd v1's
@@ -21,6 +45,10 @@ func base(c *call, a args) error {
 	case osName != "" && image != "":
 		return c.errorf(`use base(os="ubuntu22.04") or base(image="ubuntu:22.04"), not both`, "base: give os or image, not both")
 	case image != "":
+		if _, err := ir.LookupOS(image); err == nil {
+			return c.errorf(fmt.Sprintf(`write base(os=%q), or an image such as base(image="ubuntu:22.04")`, image),
+				"base: image %q is an os name, not an image", image)
+		}
 		b.Image = ir.NormalizeImage(image)
 	case osName != "":
 		d, err := ir.LookupOS(osName)

@@ -42,6 +42,19 @@ func TestBuiltins(t *testing.T) {
 			Base:   ir.Base{Image: "docker.io/library/ubuntu:22.04", OS: "ubuntu22.04", Language: "python3.9", Dev: true, Pos: l2},
 			Python: &ir.Python{Version: "3.9", Pos: l2},
 		}},
+		// envd v1's positional order is base(image, dev); the article's is base(os, language).
+		{"base positional v1", []string{`base("ubuntu:22.04", True)`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/ubuntu:22.04", Dev: true, Pos: l2},
+		}},
+		{"base positional v1 image", []string{`base("nvidia/cuda:12.4.1-devel-ubuntu22.04")`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/nvidia/cuda:12.4.1-devel-ubuntu22.04", Pos: l2},
+		}},
+		{"base positional v1 short image", []string{`base("ubuntu", False)`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/ubuntu:latest", Pos: l2},
+		}},
+		{"base positional os", []string{`base("debian12")`}, ir.Environment{
+			Base: ir.Base{Image: "docker.io/library/debian:bookworm", OS: "debian12", Dev: true, Pos: l2},
+		}},
 		{"base os dev=False", []string{`base(os="debian12", dev=False)`}, ir.Environment{
 			Base: ir.Base{Image: "docker.io/library/debian:bookworm", OS: "debian12", Pos: l2},
 		}},
@@ -208,6 +221,10 @@ func TestBuiltins(t *testing.T) {
 		{"runtime.mount", []string{`runtime.mount(host_path="~/data", envd_path="/data")`, `io.mount(src="/cache", dest="/cache")`}, ir.Environment{
 			Mounts: []ir.Mount{{HostPath: "~/data", EnvdPath: "/data", Pos: l2}, {HostPath: "/cache", EnvdPath: "/cache", Pos: l3}},
 		}},
+		// In the container, ~ is the dev user's home, as in the original envd.
+		{"runtime.mount ~ in envd_path", []string{`runtime.mount("~/data", "~/data")`, `io.mount(host_path="/cache", envd_path="~")`}, ir.Environment{
+			Mounts: []ir.Mount{{HostPath: "~/data", EnvdPath: "/home/envd/data", Pos: l2}, {HostPath: "/cache", EnvdPath: "/home/envd", Pos: l3}},
+		}},
 
 		// io.copy: current, v1 and v0 parameter names
 		{"io.copy names", []string{
@@ -339,9 +356,15 @@ func TestPositions(t *testing.T) {
 	}
 }
 
-// envd's v1 API: every function exists with its parameter names.
+// envd's v1 API: every function exists with its parameter names, in the
+// original's positional order (further parameters of ours come after them).
 func TestAPICoverage(t *testing.T) {
 	api := map[string][]string{
+		"base":                      {"image", "dev"},
+		"shell":                     {"name"},
+		"run":                       {"commands", "mount_host"},
+		"git_config":                {"name", "email", "editor"},
+		"include":                   {"git"},
 		"install.python":            {"version"},
 		"install.conda":             {"use_mamba"},
 		"install.uv":                {"python_version"},
@@ -379,13 +402,25 @@ func TestAPICoverage(t *testing.T) {
 		"runtime.init":              {"commands"},
 		"io.copy":                   {"source", "target", "image"},
 		"io.http":                   {"url", "checksum", "filename"},
+		"data.envd":                 {"name"},
+	}
+	declared := map[string][]string{}
+	for _, b := range Builtins() {
+		for _, p := range b.Params {
+			declared[b.Name] = append(declared[b.Name], p.Name)
+		}
+		if b.Value == "" && declared[b.Name] == nil {
+			declared[b.Name] = []string{}
+		}
 	}
 	for name, params := range api {
-		mod, member, _ := strings.Cut(name, ".")
-		m, ok := predeclared[mod].(*module)
-		if !ok || m.members[member] == nil {
+		got, ok := declared[name]
+		if !ok {
 			t.Errorf("%s is missing", name)
 			continue
+		}
+		if len(got) < len(params) || strings.Join(got[:len(params)], ", ") != strings.Join(params, ", ") {
+			t.Errorf("%s takes (%s), want (%s) first", name, strings.Join(got, ", "), strings.Join(params, ", "))
 		}
 		// Calling with every parameter by keyword fails only on values,
 		// never with "unexpected keyword argument".
@@ -398,9 +433,9 @@ func TestAPICoverage(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	for _, name := range []string{"base", "shell", "run", "git_config", "include"} {
-		if predeclared[name] == nil {
-			t.Errorf("%s is missing", name)
+	for _, name := range []string{"data.path.huggingface", "data.path.dgl"} {
+		if _, ok := declared[name]; ok {
+			t.Errorf("%s is a function; want a constant", name)
 		}
 	}
 }
@@ -450,7 +485,8 @@ func TestV1APIFile(t *testing.T) {
 		"rust":  env.Rust != nil, "go": env.Go != nil, "nodejs": env.NodeJS != nil, "codex": env.Codex != nil,
 		"resources": env.Resources != nil && env.Resources.GPUs == 1 && env.Resources.ShmSizeMB == 2048,
 		"repo":      env.Repo != nil, "owner": env.Owner != nil, "commands": env.Commands["train"] != "",
-		"downloads": len(env.Downloads) == 1, "mount": len(env.Mounts) == 1 && strings.HasPrefix(env.Mounts[0].HostPath, DataDir),
+		"downloads": len(env.Downloads) == 1, "mount": len(env.Mounts) == 3 && strings.HasPrefix(env.Mounts[0].HostPath, DataDir),
+		"data.path":       len(env.Mounts) == 3 && env.Mounts[1].EnvdPath == "/home/envd/.cache/huggingface" && env.Mounts[2].EnvdPath == "/home/envd/.dgl",
 		"cuda":            strings.Contains(env.Base.Image, "nvidia/cuda:12.4.1-devel-ubuntu22.04"),
 		"copy from image": len(env.Steps) == 3 && env.Steps[1].Copy.Image == "docker.io/mambaorg/micromamba:1.0.0",
 	}
@@ -458,5 +494,13 @@ func TestV1APIFile(t *testing.T) {
 		if !ok {
 			t.Errorf("%s not recorded: %s", what, js(env))
 		}
+	}
+
+	res, err = Load("testdata/v1_api.envd", "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep := res.Env.Entrypoint; ep == nil || strings.Join(ep.Args, " ") != "python3 -m http.server" || res.Env.Base.Dev {
+		t.Errorf("serve: %s", js(res.Env))
 	}
 }

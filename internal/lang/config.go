@@ -17,7 +17,7 @@ var configModule = newModule("config", "Settings of the environment, its image a
 		`token|password?:str=""  # "" lets envd up choose one; Jupyter always has a token`,
 		`port?:int=0  # the port on this machine (the original envd's meaning); 0 picks a free one`,
 	}},
-	member{name: "conda_channel", h: configCondaChannel, doc: "Configure conda's channels (implies install.conda()).", params: []string{
+	member{name: "conda_channel", h: configCondaChannel, doc: "Configure conda's channels (implies install.conda(), which the original envd required first).", params: []string{
 		`channel:str  # the content of a .condarc`,
 	}},
 	member{name: "gpu", h: configGPU, doc: "GPUs the container gets from envd up.", params: []string{
@@ -26,10 +26,10 @@ var configModule = newModule("config", "Settings of the environment, its image a
 	member{name: "shm_size", h: configShmSize, doc: "Size of the container's /dev/shm (PyTorch's data loaders need more than Docker's 64 MB).", params: []string{
 		`size:int  # megabytes`,
 	}},
-	member{name: "cran_mirror", h: configCRANMirror, doc: "The CRAN mirror R packages come from (implies install.r_lang()).", params: []string{
+	member{name: "cran_mirror", h: configCRANMirror, doc: "The CRAN mirror R packages come from (implies install.r_lang(); the original envd installed R only with install.r_lang()).", params: []string{
 		`url:str  # default https://cran.rstudio.com`,
 	}},
-	member{name: "julia_pkg_server", h: configJuliaPkgServer, doc: "The Julia package server (JULIA_PKG_SERVER; implies install.julia()).", params: []string{
+	member{name: "julia_pkg_server", h: configJuliaPkgServer, doc: "The Julia package server (JULIA_PKG_SERVER; implies install.julia(); the original envd installed Julia only with install.julia()).", params: []string{
 		`url:str  # default https://pkg.julialang.org`,
 	}},
 	member{name: "rstudio_server", h: configRStudioServer, doc: "Run RStudio Server on port 8787 of a dev environment (implies install.r_lang(); Ubuntu bases)."},
@@ -40,7 +40,7 @@ var configModule = newModule("config", "Settings of the environment, its image a
 		`url:str`,
 		`description?:str=""`,
 	}},
-	member{name: "owner", h: configOwner, doc: "UID and GID that own what envd installs for the user (toolchains, downloads).", params: []string{
+	member{name: "owner", h: configOwner, doc: "UID and GID that own what envd installs for the user (toolchains, downloads). The dev user keeps its own IDs (yours while the project is mounted, so that it stays writable), where the original envd gave it these.", params: []string{
 		`uid:int`, `gid:int`,
 	}},
 )

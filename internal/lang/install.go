@@ -40,12 +40,12 @@ var installModule = newModule("install", "What goes into the image.",
 	member{name: "conda_packages", h: installCondaPackages, doc: "Install conda packages into the environment (implies install.conda()).", params: []string{
 		`name?:strs=[]  # e.g. "pytorch" or "numpy>=1.26"`,
 		`channel?:strs=[]  # extra channels for these packages, e.g. "pytorch"`,
-		`env_file?:str=""  # an environment.yml in the build directory`,
+		`env_file?:str=""  # an environment.yml in the build directory; name= and channel= may come with it, which the original envd refused`,
 	}},
-	member{name: "uv", h: installUV, doc: "Install uv into the venv (its cache is shared by every build).", params: []string{
-		`python_version?:str  # the Python version; default: the environment's`,
+	member{name: "uv", h: installUV, doc: "Install uv into the venv (its cache is shared by every build); install.python_packages keeps working beside it, where the original envd left packages to uv.", params: []string{
+		`python_version?:str  # the venv's Python version; default: the environment's (install.python's, else the distribution's python3), where the original envd's was "3.11"`,
 	}},
-	member{name: "pixi", h: installPixi, doc: "Install pixi; run `pixi install` or `pixi shell` in the environment.", params: []string{
+	member{name: "pixi", h: installPixi, doc: "Install pixi; run `pixi install` or `pixi shell` in the environment. install.python_packages keeps working beside it, where the original envd left packages to pixi.", params: []string{
 		`use_pixi_mirror?:bool=False  # fetch conda packages through prefix.dev`,
 		`pypi_index?:str|none=None  # the PyPI index pixi uses`,
 	}},
@@ -58,13 +58,13 @@ var installModule = newModule("install", "What goes into the image.",
 		`name:strs  # e.g. "Flux"`,
 	}},
 	member{name: "rust", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.Rust }), doc: "Install a Rust toolchain with rustup into /opt/rust.", params: []string{
-		`version?:str="stable"  # stable, beta, nightly or e.g. "1.82.0"`,
+		`version?:str="stable"  # the toolchain: stable, beta, nightly or e.g. "1.82.0"; None is stable. The original envd's version was rustup's own (RUSTUP_VERSION), its toolchain always stable`,
 	}},
 	member{name: "go", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.Go }), doc: "Install Go from the official tarball into /usr/local/go.", params: []string{
-		`version?:str="1.25.3"`,
+		`version?:str="1.25.3"  # None is this default, the original envd's`,
 	}},
 	member{name: "nodejs", h: toolchain(func(e *ir.Environment) **ir.Toolchain { return &e.NodeJS }), doc: "Install Node.js from the official tarball into /opt/nodejs.", params: []string{
-		`version?:str="25.1.0"`,
+		`version?:str="25.1.0"  # None is this default, the original envd's`,
 	}},
 	// The original envd asks GitHub for the latest release when version is
 	// None; envd pins one, so that a build does not change by itself.

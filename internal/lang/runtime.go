@@ -2,8 +2,11 @@ package lang
 
 import (
 	"net"
+	"path"
 	"regexp"
+	"strings"
 
+	"envd.dev/envd/internal/contract"
 	"envd.dev/envd/internal/ir"
 )
 
@@ -27,7 +30,7 @@ var runtimeModule = newModule("runtime", "How the container runs (envd up), not 
 	}},
 	member{name: "mount", h: runtimeMount, doc: "Mount a host directory into the container.", params: []string{
 		`host_path|src:str  # on the host; ~ is the user's home, a relative path is relative to the build directory; /, system directories, your home itself and the Docker socket need envd up --allow-mount PATH`,
-		`envd_path|dest:str  # in the container`,
+		`envd_path|dest:str  # in the container: an absolute path, or ~/... in the dev user's home (/home/envd)`,
 	}},
 	member{name: "command", h: runtimeCommand, doc: "Named commands for the environment, like a Makefile's targets.", params: []string{
 		`commands:dict  # name to shell command, e.g. {"train": "python train.py"}`,
@@ -82,10 +85,23 @@ func runtimeInit(c *call, a args) error {
 	return nil
 }
 
-// runtimeMount records paths as written: "~" is expanded where the
-// container starts, not here.
+// runtimeMount records the host path as written ("~" is the host user's
+// home, expanded where the container starts). In the container path "~" is
+// the dev user's home, as in the original envd; it must then be absolute,
+// which Docker needs.
 func runtimeMount(c *call, a args) error {
-	c.s.env.Mounts = append(c.s.env.Mounts, ir.Mount{HostPath: a.str("host_path", ""), EnvdPath: a.str("envd_path", ""), Pos: c.pos})
+	target := a.str("envd_path", "")
+	switch {
+	case target == "~":
+		target = contract.DevHome
+	case strings.HasPrefix(target, "~/"):
+		target = path.Join(contract.DevHome, target[2:])
+	}
+	if !path.IsAbs(target) {
+		return c.errorf(`give an absolute path such as "/home/envd/data", or "~/data" for one in the dev user's home`,
+			"%s: envd_path %q is not an absolute path", c.name, target)
+	}
+	c.s.env.Mounts = append(c.s.env.Mounts, ir.Mount{HostPath: a.str("host_path", ""), EnvdPath: target, Pos: c.pos})
 	return nil
 }
 

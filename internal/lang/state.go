@@ -269,6 +269,11 @@ type member struct {
 	// (data.path.huggingface); sub makes it a namespace of them (data.path).
 	value string
 	sub   *module
+	// altOrder is a second order of the positional parameters, used for a
+	// call whose positional arguments altPositional recognises (base: envd
+	// v1's base(image, dev) and the article's base(os, language)).
+	altOrder      []string
+	altPositional func(pos starlark.Tuple) bool
 }
 
 // newBuiltin wraps a member as a Starlark builtin that finds the load's
@@ -288,7 +293,11 @@ func newBuiltin(name string, m member) *starlark.Builtin {
 		if f, ok := s.innermostCall(thread.CallStack()); ok {
 			c.pos, c.expr = s.pos(f.Pos), s.calls[f.Pos.Filename()][lineCol{f.Pos.Line, f.Pos.Col}]
 		}
-		a, err := c.unpack(params, pos, kwargs)
+		order := params
+		if m.altPositional != nil && m.altPositional(pos) {
+			order = reorder(params, m.altOrder)
+		}
+		a, err := c.unpack(order, pos, kwargs)
 		if err != nil {
 			return nil, err
 		}
@@ -360,13 +369,15 @@ func (m *module) Attr(name string) (starlark.Value, error) {
 // globals are the builtins outside any module, in the order the reference
 // lists them.
 var globals = []member{
-	{name: "base", h: base, doc: "Choose the base image: the article's os= and language= form, a dev environment, or envd v1's image= and dev=. " +
-		"As in the original envd, base() is ubuntu:22.04 without dev, and so is a build function that never calls base().", params: []string{
-		`os?:str=""  # ubuntu20.04, ubuntu22.04, ubuntu24.04, debian11 or debian12`,
-		`language?:str=""  # python, python3, python3.X; r or julia`,
-		`image?:str=""  # any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"; without it or os=, ubuntu:22.04`,
-		`dev?:bool  # a development environment (agent, user, shell, ssh), what envd up needs; default True with os= or language= (and no image=), else False`,
-	}},
+	{name: "base", h: base, doc: "Choose the base image: envd v1's image= and dev=, or the article's os= and language= form, a dev environment. " +
+		"As in the original envd, base() is ubuntu:22.04 without dev, and so is a build function that never calls base(). " +
+		"Positional arguments are v1's base(image, dev), or the article's base(os, language) when the first is an os name (or close to one) or the second a string.",
+		altOrder: []string{"os", "language", "image", "dev"}, altPositional: articleBase, params: []string{
+			`image?:str=""  # any image, e.g. "debian:bookworm" or "nvidia/cuda:12.4.1-devel-ubuntu22.04"; without it or os=, ubuntu:22.04`,
+			`dev?:bool  # a development environment (agent, user, shell, ssh), what envd up needs; default True with os= or language= (and no image=), else False`,
+			`os?:str=""  # ubuntu20.04, ubuntu22.04, ubuntu24.04, debian11 or debian12`,
+			`language?:str=""  # python, python3, python3.X; r or julia`,
+		}},
 	{name: "shell", h: shell, doc: "Choose the interactive shell of a dev environment.", params: []string{
 		`name?:str="base"  # base (the image's own), bash, zsh or fish`,
 	}},

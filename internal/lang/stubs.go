@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -68,7 +69,8 @@ func writeConstants(b *strings.Builder, m *module) {
 }
 
 // writeStub writes one function; builtins whose parameters have older names
-// get one overload per naming (io.copy(src=..., dest=...)).
+// get one overload per naming (io.copy(src=..., dest=...)), and one with a
+// second positional order gets an overload in it (base(os, language)).
 func writeStub(b *strings.Builder, f Builtin, indent string) {
 	name := f.Name[strings.LastIndex(f.Name, ".")+1:]
 	returns := f.Returns
@@ -76,6 +78,11 @@ func writeStub(b *strings.Builder, f Builtin, indent string) {
 		returns = "None"
 	}
 	variants := aliasVariants(f.Params)
+	positional := 1 // variants[0] and a reordered one take positional arguments
+	if f.altOrder != nil {
+		variants = append(variants[:1], append([][]Param{reorderParams(f.Params, f.altOrder)}, variants[1:]...)...)
+		positional = 2
+	}
 	for i, params := range variants {
 		if i > 0 {
 			b.WriteString("\n")
@@ -86,9 +93,27 @@ func writeStub(b *strings.Builder, f Builtin, indent string) {
 		if indent != "" {
 			b.WriteString(indent + "@staticmethod\n")
 		}
-		fmt.Fprintf(b, "%sdef %s(%s) -> %s:\n", indent, name, stubParams(params, i > 0), returns)
+		fmt.Fprintf(b, "%sdef %s(%s) -> %s:\n", indent, name, stubParams(params, i >= positional), returns)
 		fmt.Fprintf(b, "%s    %s\n%s    ...\n", indent, docstring(f.Doc, params, indent+"    "), indent)
 	}
+}
+
+// reorderParams returns params with the named ones first, in that order.
+func reorderParams(params []Param, names []string) []Param {
+	var out []Param
+	for _, n := range names {
+		for _, p := range params {
+			if p.Name == n {
+				out = append(out, p)
+			}
+		}
+	}
+	for _, p := range params {
+		if !slices.Contains(names, p.Name) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // aliasVariants returns the parameters under their names, then under each
