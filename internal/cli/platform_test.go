@@ -178,23 +178,29 @@ func elfHeader(t *testing.T, machine elf.Machine) []byte {
 	return b.Bytes()
 }
 
-func TestFindAgentChecksItsArchitecture(t *testing.T) {
-	isolate(t)
+// hostAndOther are this machine's platform and the other one envd knows.
+func hostAndOther(t *testing.T) (host, other compile.Platform) {
+	t.Helper()
 	host, err := hostPlatform()
 	if err != nil {
 		t.Skip(err)
 	}
-	other := compile.LinuxARM64
-	if host == other {
+	if other = compile.LinuxARM64; host == other {
 		other = compile.LinuxAMD64
 	}
+	return host, other
+}
+
+func TestFindAgentChecksItsArchitecture(t *testing.T) {
+	isolate(t)
+	host, other := hostAndOther(t)
 
 	// The test binary is of this machine: accepted for its platform only.
 	t.Setenv("ENVD_AGENT", hostAgent(t))
 	if dir, file, err := findAgent(host); err != nil || filepath.Join(dir, file) != os.Getenv("ENVD_AGENT") {
 		t.Errorf("findAgent(%s) = %s, %s, %v", host, dir, file, err)
 	}
-	_, _, err = findAgent(other)
+	_, _, err := findAgent(other)
 	if err == nil || !strings.Contains(err.Error(), "no envd-agent for "+other.String()) ||
 		!strings.Contains(err.Error(), os.Getenv("ENVD_AGENT")+" ("+host.String()+")") || !strings.Contains(err.Error(), "make agents") {
 		t.Errorf("findAgent(%s) with a %s agent: %v", other, host, err)
@@ -228,14 +234,7 @@ func TestFindAgentChecksItsArchitecture(t *testing.T) {
 // image's architecture; a dynamic envd says how to get a static one.
 func TestFindAgentFallsBackToEnvd(t *testing.T) {
 	isolate(t)
-	host, err := hostPlatform()
-	if err != nil {
-		t.Skip(err)
-	}
-	other := compile.LinuxARM64
-	if host == other {
-		other = compile.LinuxAMD64
-	}
+	host, other := hostAndOther(t)
 	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[host.Arch]
 	static := filepath.Join(t.TempDir(), "envd")
 	if err := os.WriteFile(static, elfHeader(t, machine), 0o755); err != nil { // no interpreter: static
