@@ -25,8 +25,8 @@ import (
 )
 
 // CompileFunc compiles the graph once the base image's config is known. It
-// may solve preliminary graphs with read (e.g. to resolve Python packages).
-type CompileFunc func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error)
+// may solve preliminary graphs with solver (e.g. to resolve Python packages).
+type CompileFunc func(ctx context.Context, base *ocispecs.Image, baseDigest string, solver compile.Solver) (*compile.Result, error)
 
 // LoadFunc consumes the docker exporter's tar stream, e.g. `docker load`.
 type LoadFunc func(ctx context.Context, r io.Reader) error
@@ -131,23 +131,32 @@ func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) 
 		if err := json.Unmarshal(raw, &base); err != nil {
 			return nil, fmt.Errorf("base image %s: bad config: %w", req.BaseImage, err)
 		}
-		read := func(ctx context.Context, def *llb.Definition, path string) ([]byte, error) {
-			r, err := gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true, CacheImports: gatewayCache(req.CacheImports)})
-			if err != nil {
-				return nil, err
-			}
-			ref, err := r.SingleRef()
-			if err != nil {
-				return nil, err
-			}
-			return ref.ReadFile(ctx, gateway.ReadRequest{Filename: path})
+		solve := func(ctx context.Context, def *llb.Definition) (*gateway.Result, error) {
+			return gw.Solve(ctx, gateway.SolveRequest{Definition: def.ToPB(), Evaluate: true, CacheImports: gatewayCache(req.CacheImports)})
 		}
-		res, err := req.Compile(ctx, &base, dgst.String(), read)
+		solver := compile.Solver{
+			Read: func(ctx context.Context, def *llb.Definition, path string) ([]byte, error) {
+				r, err := solve(ctx, def)
+				if err != nil {
+					return nil, err
+				}
+				ref, err := r.SingleRef()
+				if err != nil {
+					return nil, err
+				}
+				return ref.ReadFile(ctx, gateway.ReadRequest{Filename: path})
+			},
+			Warm: func(ctx context.Context, def *llb.Definition) error {
+				_, err := solve(ctx, def)
+				return err
+			},
+		}
+		res, err := req.Compile(ctx, &base, dgst.String(), solver)
 		if err != nil {
 			return nil, err
 		}
 		cfg = res.Config
-		out, err := gw.Solve(ctx, gateway.SolveRequest{Definition: res.Def.ToPB(), Evaluate: true, CacheImports: gatewayCache(req.CacheImports)})
+		out, err := solve(ctx, res.Def)
 		if serr := sendErr(); serr != nil {
 			return nil, serr
 		}

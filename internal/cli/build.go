@@ -559,7 +559,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 		Credentials:  dockerLogin,
 		CacheImports: p.cacheImports,
 		CacheExports: p.cacheExports,
-		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, read compile.ReadFunc) (*compile.Result, error) {
+		Compile: func(ctx context.Context, base *ocispecs.Image, baseDigest string, solver compile.Solver) (*compile.Result, error) {
 			hostUV := ""
 			if uv != nil {
 				var err error
@@ -571,7 +571,7 @@ func buildPlanned(ctx context.Context, s streams, o *buildOptions, p *buildPlan)
 				Project: p.project, EnvdVersion: thisBuild().Version, Platform: p.platform, Base: base, BaseDigest: baseDigest, BuildKey: p.buildKey,
 				CABundle: caPEM != nil, VSCodeMarketplace: o.marketplace, LayerOrder: layers.previous(), HostUV: hostUV,
 				DevUser: p.devUser, AgentFile: p.agentFile,
-			}, read)
+			}, solver)
 			if err == nil {
 				tr.setSteps(stepDigests(r.Def.Def))
 				layers.next = r.LayerOrder

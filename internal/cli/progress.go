@@ -61,6 +61,12 @@ func (t *tracker) record(s *client.SolveStatus) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, v := range s.Vertexes {
+		// A step a first solve ran (the branches built beside the resolve)
+		// may come again, cached, from the image's solve: it ran in this
+		// build all the same.
+		if old := t.vertices[v.Digest]; old != nil && old.Completed != nil && !old.Cached && old.Error == "" && v.Cached {
+			continue
+		}
 		t.vertices[v.Digest] = v
 	}
 	for _, l := range s.Logs {

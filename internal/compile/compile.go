@@ -94,6 +94,11 @@ type Options struct {
 	// that own what envd installs for it (home, venv, VS Code server,
 	// toolchains without config.owner). The zero value is DevUID:DevUID.
 	DevUser DevIDs
+	// LocalID names this build's local sources (the build directory, the
+	// agent, uv): a graph holds one vertex per source and name. Build sets
+	// one, so the graphs it solves first share their steps with the
+	// image's; "" gives each source a random one, as llb does.
+	LocalID string
 }
 
 // DevIDs are the numeric user and group of the dev user. The zero value
@@ -183,32 +188,10 @@ type compiler struct {
 }
 
 func (c *compiler) graph() llb.State {
-	root := c.prepare(c.base())
+	root := c.root()
+	branches := c.lockFreeLayers(root) // independent changes on top of root
 	if c.env.Python != nil {
-		root = c.pythonRuntime(root)
-	}
-	if c.env.Base.Dev {
-		// Below every package layer, so adding a package never reruns it.
-		root = c.devUser(root)
-	}
-	var branches []layer // independent changes on top of root
-	if pkgs := c.systemPackages(); len(pkgs) > 0 {
-		pos := c.env.Base.Pos
-		if len(c.env.AptPackages) > 0 {
-			pos = c.env.AptPackages[0].Pos
-		}
-		branches = append(branches, layer{key: "system:" + strings.Join(pkgs, " "), st: c.apt(root, pkgs, "system packages", pos)})
-	}
-	if c.env.Python != nil {
-		if c.venvWithoutPip() {
-			branches = append(branches, c.pipLayer(root))
-		}
 		branches = append(branches, c.pythonPackages(root)...)
-	}
-	if c.env.Base.Dev {
-		if ext, ok := c.vscodeExtensions(root); ok {
-			branches = append(branches, ext)
-		}
 	}
 	st := root
 	switch {
@@ -229,6 +212,42 @@ func (c *compiler) graph() llb.State {
 		st = llb.Merge(inputs, named("merge independent stages"))
 	}
 	return c.steps(c.languageSteps(st))
+}
+
+// root is what every branch builds on: the base, apt's configuration, the
+// Python runtime and the dev user.
+func (c *compiler) root() llb.State {
+	root := c.prepare(c.base())
+	if c.env.Python != nil {
+		root = c.pythonRuntime(root)
+	}
+	if c.env.Base.Dev {
+		// Below every package layer, so adding a package never reruns it.
+		root = c.devUser(root)
+	}
+	return root
+}
+
+// lockFreeLayers are the branches on root that do not depend on the Python
+// lock: they can be built while the resolve step runs (see Build).
+func (c *compiler) lockFreeLayers(root llb.State) []layer {
+	var branches []layer
+	if pkgs := c.systemPackages(); len(pkgs) > 0 {
+		pos := c.env.Base.Pos
+		if len(c.env.AptPackages) > 0 {
+			pos = c.env.AptPackages[0].Pos
+		}
+		branches = append(branches, layer{key: "system:" + strings.Join(pkgs, " "), st: c.apt(root, pkgs, "system packages", pos)})
+	}
+	if c.env.Python != nil && c.venvWithoutPip() {
+		branches = append(branches, c.pipLayer(root))
+	}
+	if c.env.Base.Dev {
+		if ext, ok := c.vscodeExtensions(root); ok {
+			branches = append(branches, ext)
+		}
+	}
+	return branches
 }
 
 // layer is one input of the merge, with a key that says what it holds.
@@ -435,7 +454,15 @@ func (c *compiler) context(paths []string) llb.State {
 		name = "context: " + strings.Join(paths, ", ")
 	}
 	opts = append(opts, llb.WithCustomName(name))
-	return llb.Local(LocalContext, opts...)
+	return c.local(LocalContext, opts...)
+}
+
+// local is a directory the session sends, by name.
+func (c *compiler) local(name string, opts ...llb.LocalOption) llb.State {
+	if c.opts.LocalID != "" {
+		opts = append(opts, llb.LocalUniqueID(c.opts.LocalID))
+	}
+	return llb.Local(name, opts...)
 }
 
 // projectDir is where the build directory is mounted in build steps and,

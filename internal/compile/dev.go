@@ -86,7 +86,7 @@ func (c *compiler) agentLayer() llb.State {
 	if file == "" {
 		file = AgentBinary
 	}
-	src := llb.Local(LocalAgent, llb.FollowPaths([]string{file}), llb.SharedKeyHint("envd-agent"), llb.WithCustomName("envd-agent binary"))
+	src := c.local(LocalAgent, llb.FollowPaths([]string{file}), llb.SharedKeyHint("envd-agent"), llb.WithCustomName("envd-agent binary"))
 	return llb.Scratch().File(llb.Copy(src, file, AgentPath, &llb.CopyInfo{
 		CreateDestPath: true,
 		Mode:           &llb.ChmodOpt{Mode: 0o755},

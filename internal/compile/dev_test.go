@@ -274,7 +274,7 @@ func TestBadDevIDsAreRefused(t *testing.T) {
 		if _, err := Compile(context.Background(), devEnv(), Options{Platform: LinuxAMD64, DevUser: ids}); err == nil || !strings.Contains(err.Error(), "dev user") {
 			t.Errorf("%v: err = %v", ids, err)
 		}
-		if _, err := Build(context.Background(), devEnv(), Options{Platform: LinuxAMD64, DevUser: ids}, nil); err == nil {
+		if _, err := Build(context.Background(), devEnv(), Options{Platform: LinuxAMD64, DevUser: ids}, Solver{}); err == nil {
 			t.Errorf("Build %v: no error", ids)
 		}
 	}

@@ -36,7 +36,7 @@ const (
 // has no uv the mount is empty and the steps fall back to pip.
 func (c *compiler) uvTool(runtime llb.State) llb.RunOption {
 	if dir := c.opts.HostUV; dir != "" {
-		src := llb.Local(LocalUV, llb.FollowPaths([]string{path.Join(dir, "bin/uv")}), llb.SharedKeyHint(LocalUV),
+		src := c.local(LocalUV, llb.FollowPaths([]string{path.Join(dir, "bin/uv")}), llb.SharedKeyHint(LocalUV),
 			llb.WithCustomName("python packages: uv "+UVVersion+" from the host"))
 		return llb.AddMount(uvToolMount, src, llb.SourcePath(dir), llb.Readonly)
 	}

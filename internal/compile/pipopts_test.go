@@ -155,7 +155,7 @@ func buildEnv(t *testing.T, env *ir.Environment, lock []byte) (*graph, string) {
 		return lock, nil
 	}
 	// uv from the pip step, not the host: a local source is unique per build.
-	res, err := Build(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"}, read)
+	res, err := Build(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"}, Solver{Read: read})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,10 +77,10 @@ func TestPlatformReachesEveryOpAndDownload(t *testing.T) {
 			var resolve *llb.Definition
 			stop := errors.New("stop after the resolve step")
 			_, err := Build(context.Background(), pythonEnv(), Options{Project: "demo", Platform: tt.platform},
-				func(_ context.Context, def *llb.Definition, _ string) ([]byte, error) {
+				Solver{Read: func(_ context.Context, def *llb.Definition, _ string) ([]byte, error) {
 					resolve = def
 					return nil, stop
-				})
+				}})
 			if !errors.Is(err, stop) || resolve == nil {
 				t.Fatalf("build: %v", err)
 			}
@@ -132,7 +132,7 @@ func TestPlatformRequiredAndChecked(t *testing.T) {
 	if _, err := Compile(context.Background(), env, Options{Platform: LinuxAMD64}); err != nil {
 		t.Errorf("amd64 focal: %v", err)
 	}
-	_, err := Build(context.Background(), env, Options{Platform: LinuxARM64}, nil)
+	_, err := Build(context.Background(), env, Options{Platform: LinuxARM64}, Solver{})
 	var irErr *ir.Error
 	if !errors.As(err, &irErr) || irErr.Pos != pos(5) || !strings.Contains(err.Error(), "RStudio Server has no linux/arm64 build for Ubuntu 20.04") {
 		t.Errorf("arm64 focal: %v", err)

@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/identity"
 	"github.com/pelletier/go-toml/v2"
+	"golang.org/x/sync/errgroup"
 
 	"envd.dev/envd/internal/ir"
 )
@@ -245,13 +247,22 @@ func (c *compiler) resolveState(runtime llb.State) (llb.State, bool) {
 	return run.AddMount(reportDir, llb.Scratch()), true
 }
 
-// ReadFunc solves def and returns the file at path in its result.
-type ReadFunc func(ctx context.Context, def *llb.Definition, path string) ([]byte, error)
+// Solver runs the graphs a build solves on the builder before its image's.
+type Solver struct {
+	// Read solves def and returns the file at path in its result.
+	Read func(ctx context.Context, def *llb.Definition, path string) ([]byte, error)
+	// Warm, when set, solves def for the builder's cache alone: the image's
+	// solve then finds those steps done.
+	Warm func(ctx context.Context, def *llb.Definition) error
+}
 
 // Build compiles env in two passes when it has Python packages: it first
 // resolves the full set (a lock), then installs each distribution in its own
-// layer. read runs the resolve step on the builder.
-func Build(ctx context.Context, env *ir.Environment, o Options, read ReadFunc) (*Result, error) {
+// layer. The resolve runs on the builder through s.Read; the branches that
+// do not need the lock (apt's packages, pip, editor extensions) build
+// through s.Warm meanwhile, so a slow resolve (an index without metadata,
+// where it downloads whole wheels) is not followed by them.
+func Build(ctx context.Context, env *ir.Environment, o Options, s Solver) (*Result, error) {
 	if err := o.DevUser.check(); err != nil {
 		return nil, err
 	}
@@ -259,21 +270,48 @@ func Build(ctx context.Context, env *ir.Environment, o Options, read ReadFunc) (
 	if err := checkPlatform(env, o.Platform); err != nil {
 		return nil, err
 	}
+	if o.LocalID == "" {
+		o.LocalID = identity.NewID()
+	}
 	c := &compiler{env: env, opts: o}
-	if env.Python != nil {
-		if st, ok := c.resolveState(c.pythonRuntime(c.prepare(c.base()))); ok {
-			def, err := st.Marshal(ctx, c.constraint())
+	if env.Python == nil {
+		return Compile(ctx, env, o)
+	}
+	st, ok := c.resolveState(c.pythonRuntime(c.prepare(c.base())))
+	if !ok {
+		return Compile(ctx, env, o)
+	}
+	def, err := st.Marshal(ctx, c.constraint())
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	var defs []*llb.Definition
+	if s.Warm != nil {
+		for _, b := range c.lockFreeLayers(c.root()) {
+			d, err := b.st.Marshal(ctx, c.constraint())
 			if err != nil {
 				return nil, fmt.Errorf("compile: %w", err)
 			}
-			data, err := read(ctx, def, ResolveFile)
-			if err != nil {
-				return nil, err
-			}
-			if o.Lock, o.Installer, err = ParseLock(data); err != nil {
-				return nil, err
-			}
+			defs = append(defs, d)
 		}
+	}
+	// The first error stops the rest: a failed apt step would fail the
+	// image's solve all the same.
+	eg, egctx := errgroup.WithContext(ctx)
+	var data []byte
+	eg.Go(func() error {
+		var err error
+		data, err = s.Read(egctx, def, ResolveFile)
+		return err
+	})
+	for _, d := range defs {
+		eg.Go(func() error { return s.Warm(egctx, d) })
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	if o.Lock, o.Installer, err = ParseLock(data); err != nil {
+		return nil, err
 	}
 	return Compile(ctx, env, o)
 }

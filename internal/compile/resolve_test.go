@@ -3,13 +3,17 @@ package compile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
+
+	"envd.dev/envd/internal/ir"
 )
 
 // report writes a pip installation report for the given name=version pairs,
@@ -217,7 +221,7 @@ func buildWithReport(t *testing.T, rep []byte) (*graph, *llb.Definition) {
 		return rep, nil
 	}
 	env := pythonEnv()
-	res, err := Build(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"}, read)
+	res, err := Build(context.Background(), env, Options{Platform: LinuxAMD64, Project: "demo"}, Solver{Read: read})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,6 +390,106 @@ func TestUVFromTheHost(t *testing.T) {
 		}
 		if venv != want || ensurepip != want || fetch != 1-want {
 			t.Errorf("HostUV %q: %d bare venvs, %d ensurepip steps, %d fetches of uv; want %d, %d, %d", hostUV, venv, ensurepip, fetch, want, want, 1-want)
+		}
+	}
+}
+
+// TestWarmBuildsWhatTheImageReuses: while the resolve runs, Build solves the
+// branches that need no lock; each is useless unless the image's graph holds
+// the very same steps (same digests), and none may need the lock.
+func TestWarmBuildsWhatTheImageReuses(t *testing.T) {
+	dev := devEnv()
+	dev.VSCodeExtensions = []ir.Package{{Name: "ms-python.python", Pos: pos(5)}}
+	tests := []struct {
+		name string
+		env  *ir.Environment
+		opts Options
+		want []string // a step each warmed graph set must run
+	}{
+		{"apt", pythonEnv(), Options{}, []string{"apt-get install -y -q --no-install-recommends curl git"}},
+		{"apt and pip beside uv from the host", pythonEnv(), Options{HostUV: "/uv"}, []string{"curl git", "ensurepip"}},
+		{"dev: apt and extensions", dev, Options{}, []string{"curl git", "ms-python.python"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var warmed []*graph
+			var mu sync.Mutex
+			o := tt.opts
+			o.Platform, o.Project = LinuxAMD64, "demo"
+			res, err := Build(context.Background(), tt.env, o, Solver{
+				Read: func(context.Context, *llb.Definition, string) ([]byte, error) {
+					return report(t, "numpy=1.26.4", "six=1.16.0"), nil
+				},
+				Warm: func(_ context.Context, def *llb.Definition) error {
+					mu.Lock()
+					defer mu.Unlock()
+					warmed = append(warmed, parseGraph(t, def))
+					return nil
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			image := parseGraph(t, res.Def)
+			var args []string
+			for _, g := range warmed {
+				for d, op := range g.ops {
+					if op.GetOp() == nil {
+						continue // the definition's terminal, which names its output
+					}
+					if _, ok := image.ops[d]; !ok {
+						t.Errorf("warmed step %s is not in the image's graph: %v", d, op)
+					}
+					if e := op.GetExec(); e != nil {
+						a := strings.Join(e.Meta.Args, " ")
+						if strings.Contains(a, "--no-deps") || strings.Contains(a, "compile") {
+							t.Errorf("warmed step needs the lock: %s", a)
+						}
+						args = append(args, a)
+					}
+				}
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(strings.Join(args, "\n"), w) {
+					t.Errorf("no warmed step runs %q; warmed:\n%s", w, strings.Join(args, "\n"))
+				}
+			}
+		})
+	}
+}
+
+func TestWarmErrorFailsTheBuild(t *testing.T) {
+	aptFailed := errors.New("apt: unable to locate package")
+	_, err := Build(context.Background(), pythonEnv(), Options{Platform: LinuxAMD64, Project: "demo"}, Solver{
+		Read: func(ctx context.Context, _ *llb.Definition, _ string) ([]byte, error) {
+			<-ctx.Done() // a slow resolve, stopped by the failed branch
+			return nil, ctx.Err()
+		},
+		Warm: func(context.Context, *llb.Definition) error { return aptFailed },
+	})
+	if !errors.Is(err, aptFailed) {
+		t.Fatalf("Build = %v, want the warm step's error", err)
+	}
+}
+
+// TestOneVertexPerLocalSource: every install step mounts uv from the host;
+// with Build's one LocalID they share one source, sent once.
+func TestOneVertexPerLocalSource(t *testing.T) {
+	res, err := Build(context.Background(), devEnv(), Options{Platform: LinuxAMD64, Project: "demo", HostUV: "/uv"}, Solver{
+		Read: func(context.Context, *llb.Definition, string) ([]byte, error) { return []byte(threeWheels), nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := map[string]int{}
+	for _, op := range parseGraph(t, res.Def).list {
+		if s := op.GetSource(); s != nil && strings.HasPrefix(s.Identifier, "local://") {
+			sources[s.Identifier]++
+		}
+	}
+	for _, name := range []string{"local://" + LocalUV, "local://" + LocalAgent} {
+		if sources[name] != 1 {
+			t.Errorf("%s: %d sources in the graph, want 1 (all: %v)", name, sources[name], sources)
 		}
 	}
 }
