@@ -132,7 +132,7 @@ func (b *bench) startTools(ctx context.Context) error {
 	if err := copyFile(b.o.buildkitd, bkBin); err != nil {
 		return err
 	}
-	// envd finds the agent beside itself; only dev environments need it, and the benchmark's are not.
+	// envd finds the agent beside itself (a static envd is its own); only envd-dev's images need it.
 	if agent := filepath.Join(filepath.Dir(b.o.envd), "envd-agent"); fileExists(agent) {
 		if err := copyFile(agent, filepath.Join(binDir, "envd-agent")); err != nil {
 			return err
@@ -141,9 +141,10 @@ func (b *bench) startTools(ctx context.Context) error {
 	for _, name := range b.o.tools {
 		var t tool
 		switch name {
-		case "envd", "envd-container":
+		case "envd", "envd-dev", "envd-container":
 			e := &envdTool{bin: envdBin, buildkitd: bkBin, state: filepath.Join(b.dir, name),
-				mirror: "http://" + b.o.mirror, images: images{docker: b.o.docker}, container: name == "envd-container"}
+				mirror: "http://" + b.o.mirror, images: images{docker: b.o.docker},
+				container: name == "envd-container", dev: name == "envd-dev"}
 			b.onCleanup(e.close) // registered first: it stops a buildkitd start() may have left half-started
 			if err := e.start(ctx); err != nil {
 				return err
@@ -206,6 +207,11 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 	seen := map[string]bool{}   // wheels downloaded since the cold start
 	chains := map[string]bool{} // layer chains Docker holds from this sequence's earlier builds
 	var out []result
+	second := filepath.Join(b.dir, "projects", t.name(), "bench-"+w.name+"-second")
+	secondImage := "envd-bench-" + w.name + "-second:" + t.name()
+	if err := removeTree(second); err != nil {
+		return nil, err
+	}
 	for _, sc := range scenarios {
 		if !slices.Contains(b.o.scenarios, sc.name) {
 			continue
@@ -213,10 +219,17 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 		if sc.change != nil {
 			s = sc.change(s, w)
 		}
-		if err := writeFiles(proj, t.files(s, w)); err != nil {
+		dir, img, files := proj, image, t.files(s, w)
+		if sc.second {
+			dir, img, files = second, secondImage, t.files(w.second, w)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return out, err
+			}
+		}
+		if err := writeFiles(dir, files); err != nil {
 			return out, err
 		}
-		r, err := b.build(ctx, w, t, proj, image)
+		r, err := b.build(ctx, w, t, dir, img)
 		r.Workload, r.Tool, r.Scenario, r.Rep = w.name, t.name(), sc.name, rep
 		if b.o.logs != "" {
 			name := fmt.Sprintf("%s-%s-%d-%s.log", w.name, t.name(), rep, sc.name)
@@ -228,7 +241,7 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 			return out, fmt.Errorf("%s: %w", sc.name, err)
 		}
 		w.account(&r, seen)
-		r.Layers, r.NewLayers = newLayers(ctx, b.o.docker, image, chains)
+		r.Layers, r.NewLayers = newLayers(ctx, b.o.docker, img, chains)
 		phases := ""
 		if r.Phases != nil {
 			phases = "  " + phasesText(r.Phases)
@@ -244,6 +257,11 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 	}
 	if err := verifyImage(ctx, b.o.docker, image, imports); err != nil {
 		return out, err
+	}
+	if slices.Contains(b.o.scenarios, "second-project") {
+		if err := verifyImage(ctx, b.o.docker, secondImage, w.secondImports); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }
@@ -327,7 +345,8 @@ func newLayers(ctx context.Context, docker, image string, chains map[string]bool
 // verifyImage imports every module of the workload in the image.
 func verifyImage(ctx context.Context, docker, image string, modules []string) error {
 	code := "import " + strings.Join(modules, ", ")
-	if out, err := output(ctx, nil, docker, "run", "--rm", image, "python", "-c", code); err != nil {
+	// Past any entrypoint: a dev image's is envd's agent.
+	if out, err := output(ctx, nil, docker, "run", "--rm", "--entrypoint", "python", image, "-c", code); err != nil {
 		return fmt.Errorf("the image %s does not import its packages (%s): %v\n%s", image, code, err, tail(out, 10))
 	}
 	return nil

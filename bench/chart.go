@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-var toolColors = map[string]string{"envd": "#2b8a3e", "envd-container": "#74b816", "docker-legacy": "#868e96", "docker-buildkit": "#1971c2"}
+var toolColors = map[string]string{"envd": "#2b8a3e", "envd-dev": "#0c8599", "envd-container": "#74b816", "docker-legacy": "#868e96", "docker-buildkit": "#1971c2"}
 
 // chart draws the wall times as an SVG: one panel per workload, a group of bars per scenario, one bar per tool
 // (the median), with a dark tick at the minimum and the median written above.

@@ -13,6 +13,7 @@ import (
 
 var toolTitles = map[string]string{
 	"envd":            "envd build",
+	"envd-dev":        "envd build, dev image",
 	"envd-container":  "envd build, builder in a container",
 	"docker-legacy":   "docker build, legacy",
 	"docker-buildkit": "docker build, BuildKit + cache mounts",
@@ -465,7 +466,11 @@ func (b *bench) reportMethod(md *strings.Builder) {
 		"`change-apt` replaces the apt package `file` with `less`; `edit-requirements` changes the pin in " +
 		"`requirements.txt`; `switch-base` moves from `debian:bookworm` to `" + benchBase + "` (debian:bookworm plus one " +
 		"small file, made by the benchmark and pushed to the mirror), so every step above the base runs again while " +
-		"the pip caches stay.\n\n")
+		"the pip caches stay; `second-project` builds another project (another directory and image name) beside the " +
+		"first, with the first's initial packages but the last one, plus the added package: everything it needs was " +
+		"downloaded before, and its layers new to Docker say how much of the first's it shares. The `envd-dev` column " +
+		"builds the same file with `base(..., dev=True)`, the dev environment `envd up` runs (its user, the agent, " +
+		"sudo, git and the shell); every other column builds the plain image.\n\n")
 	md.WriteString("Cold start: every image the benchmark made, with any tool, and the base images are removed from Docker " +
 		"(`docker rmi -f`), so no tool finds an earlier build's layers there; then, per tool, the following. Before every build, " +
 		"`sync` (not timed): a build does not pay for the writeback of the one before it (unmounting a step's overlay " +

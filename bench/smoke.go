@@ -14,7 +14,9 @@ import (
 //  2. adding one package reinstalls the others: the add-package build's log must show pip (or uv) installing
 //     the added distribution and nothing else ("Successfully installed …" / " + name==version"), and at least
 //     one step whose name starts with "python packages" must be cached (the other distributions' layers);
-//  3. the no-op build runs a solve: its --metadata-file must say "skipped": true.
+//  3. the no-op build runs a solve: its --metadata-file must say "skipped": true;
+//  4. the second project, whose packages the first has all had, downloads no wheel and installs nothing: its
+//     package layers are the first's.
 //
 // Besides, every sequence ends by importing all packages in the image (bench.sequence).
 func smokeChecks(out io.Writer, results []result, works []*workload) error {
@@ -46,6 +48,10 @@ func smokeChecks(out io.Writer, results []result, works []*workload) error {
 		}
 		if r, found := find(rs, "noop"); found {
 			report(r.Skipped, "a no-op build skips the solve", fmt.Sprintf("skipped=%v in --metadata-file, %.2f s", r.Skipped, r.Seconds))
+		}
+		if r, found := find(rs, "second-project"); found {
+			report(r.Wheels == 0 && len(r.Installed) == 0, "a second project sharing the packages reuses their layers",
+				fmt.Sprintf("%d wheel downloads, installed %v (want none), %d of %d layers new to Docker", r.Wheels, r.Installed, r.NewLayers, r.Layers))
 		}
 	}
 	if failed > 0 {

@@ -13,7 +13,7 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-var toolNames = []string{"envd", "envd-container", "docker-legacy", "docker-buildkit"}
+var toolNames = []string{"envd", "envd-dev", "envd-container", "docker-legacy", "docker-buildkit"}
 
 // A tool builds a project the way a user would, from files it renders.
 type tool interface {
@@ -78,11 +78,18 @@ type envdTool struct {
 	// container: the managed builder runs as a container in Docker (what a
 	// user who is not root gets), not as a process.
 	container bool
+	// dev: the build file asks for a dev environment (base(..., dev=True):
+	// the user, the agent, sudo, git and the shell), what `envd up` runs;
+	// the other tools build the plain image.
+	dev bool
 }
 
 func (e *envdTool) name() string {
-	if e.container {
+	switch {
+	case e.container:
 		return "envd-container"
+	case e.dev:
+		return "envd-dev"
 	}
 	return "envd"
 }
@@ -147,7 +154,7 @@ func (e *envdTool) resetText() string {
 }
 
 func (e *envdTool) files(s spec, w *workload) map[string]string {
-	return map[string]string{"build.envd": envdFile(s, w), "requirements.txt": requirementsFile(s)}
+	return map[string]string{"build.envd": envdFile(s, w, e.dev), "requirements.txt": requirementsFile(s)}
 }
 
 func (e *envdTool) metadataFile() string { return filepath.Join(e.state, "metadata.json") }

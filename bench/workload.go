@@ -28,27 +28,31 @@ type spec struct {
 type scenario struct {
 	name, title string
 	change      func(spec, *workload) spec // nil: build the project as it is
+	// second builds workload.second in a second project (another directory
+	// and image) beside the first, which stays as it was.
+	second bool
 }
 
 var scenarios = []scenario{
-	{"cold", "cold (all caches cleared)", nil},
-	{"noop", "no-op rebuild", nil},
+	{"cold", "cold (all caches cleared)", nil, false},
+	{"noop", "no-op rebuild", nil, false},
 	{"add-package", "add one Python package", func(s spec, w *workload) spec {
 		s.packages = append(slices.Clone(s.packages), w.add)
 		return s
-	}},
+	}, false},
 	{"change-apt", "change one apt package", func(s spec, w *workload) spec {
 		s.apt = slices.Clone(w.aptChanged)
 		return s
-	}},
+	}, false},
 	{"edit-requirements", "edit requirements.txt", func(s spec, w *workload) spec {
 		s.requirements = slices.Clone(w.requirementsEdited)
 		return s
-	}},
+	}, false},
 	{"switch-base", "switch the base image tag", func(s spec, w *workload) spec {
 		s.base = benchBase
 		return s
-	}},
+	}, false},
+	{"second-project", "a second project sharing most packages", nil, true},
 }
 
 func scenarioNames() []string {
@@ -79,6 +83,8 @@ type workload struct {
 	requirementsEdited []string
 	imports            []string         // modules the final image must import
 	addImport          string           // the module of add, which only add-package brings
+	second             spec             // the second project: the initial packages but the last, and add
+	secondImports      []string         // modules the second project's image must import
 	pypi               bool             // packages come from PyPI
 	index              *pyindex.Server  // the local index, nil for PyPI
 	indexURL           string           // "" for PyPI
@@ -128,6 +134,7 @@ func newWorkload(name string, b *bench) (*workload, error) {
 		w.add = "tqdm==4.67.1"
 		w.requirementsEdited = []string{"packaging==24.2"}
 		w.imports, w.addImport = []string{"numpy", "pandas", "sklearn", "packaging"}, "tqdm"
+		w.setSecond("sklearn")
 		w.cacheNote = pypiCacheNote()
 		w.about = "numpy 2.1.3, pandas 2.2.3 and scikit-learn 1.5.2 with their dependencies (scipy, …; about 80 MB of " +
 			"wheels) from pypi.org through this network's TLS-intercepting proxy; add-package adds tqdm, " +
@@ -151,6 +158,20 @@ func newWorkload(name string, b *bench) (*workload, error) {
 		return w, w.serve(b, tinyWheels, tinyExtra, 0)
 	}
 	return nil, fmt.Errorf("unknown workload %q", name)
+}
+
+// setSecond makes the second project: the initial spec without its last
+// package (whose module is dropImport) and with add.
+func (w *workload) setSecond(dropImport string) {
+	w.second = w.initial
+	pkgs := w.initial.packages
+	w.second.packages = append(slices.Clone(pkgs[:len(pkgs)-1]), w.add)
+	for _, m := range w.imports {
+		if m != dropImport {
+			w.secondImports = append(w.secondImports, m)
+		}
+	}
+	w.secondImports = append(w.secondImports, w.addImport)
 }
 
 // serve generates the wheels and starts a package index for them, on Docker's bridge so that containers of
@@ -181,6 +202,7 @@ func (w *workload) serve(b *bench, main, extra []wheelSpec, bytesPerSecond int64
 	w.initial.requirements = []string{req.name + "==" + req.version}
 	w.requirementsEdited = []string{edited.name + "==" + edited.version}
 	w.imports, w.addImport = append(w.imports, pyindex.ImportName(req.name)), pyindex.ImportName(add.name)
+	w.setSecond(pyindex.ImportName(main[len(main)-1].name))
 
 	if err := pyindex.AddToolWheels(dir); err != nil {
 		return err
@@ -314,10 +336,14 @@ func pyList(xs []string) string {
 
 func requirementsFile(s spec) string { return strings.Join(s.requirements, "\n") + "\n" }
 
-func envdFile(s spec, w *workload) string {
+func envdFile(s spec, w *workload, dev bool) string {
 	var b strings.Builder
 	b.WriteString("def build():\n")
-	fmt.Fprintf(&b, "    base(image=%q)\n", s.base)
+	if dev {
+		fmt.Fprintf(&b, "    base(image=%q, dev=True)\n", s.base)
+	} else {
+		fmt.Fprintf(&b, "    base(image=%q)\n", s.base)
+	}
 	if w.indexURL != "" {
 		fmt.Fprintf(&b, "    config.pip_index(url=%q, trust=True)\n", w.indexURL)
 	}
