@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +28,7 @@ type bench struct {
 	tools    []tool
 	works    []*workload
 	results  []result
+	registry string // host:port of the team registry, once started
 }
 
 // onCleanup registers f to run at cleanup, in reverse order of registration.
@@ -102,7 +104,11 @@ func (b *bench) run(ctx context.Context) error {
 
 // preflight checks what the run needs, so it fails in seconds with the fix rather than after a cold build.
 func (b *bench) preflight(ctx context.Context) error {
-	for _, p := range []string{b.o.envd, b.o.buildkitd, b.o.docker} {
+	need := []string{b.o.envd, b.o.buildkitd, b.o.docker}
+	if slices.Contains(b.o.scenarios, "team-cache") {
+		need = append(need, b.o.registry)
+	}
+	for _, p := range need {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("%s not found: run `make setup` (or `make build`) from the repository root", p)
 		}
@@ -212,8 +218,50 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 	if err := removeTree(second); err != nil {
 		return nil, err
 	}
+	// Not timed: the images must hold what was asked for. Before a teammate's
+	// build, which starts by clearing Docker.
+	verified := false
+	verify := func() error {
+		if verified {
+			return nil
+		}
+		verified = true
+		imports := w.imports
+		if slices.Contains(b.o.scenarios, "add-package") {
+			imports = append(slices.Clone(imports), w.addImport)
+		}
+		if err := verifyImage(ctx, b.o.docker, image, imports); err != nil {
+			return err
+		}
+		if slices.Contains(b.o.scenarios, "second-project") {
+			return verifyImage(ctx, b.o.docker, secondImage, w.secondImports)
+		}
+		return nil
+	}
 	for _, sc := range scenarios {
 		if !slices.Contains(b.o.scenarios, sc.name) {
+			continue
+		}
+		if sc.team {
+			if err := verify(); err != nil {
+				return out, err
+			}
+			r, ok, err := b.teamBuild(ctx, w, t, filepath.Join(b.dir, "projects", t.name(), "bench-"+w.name+"-team"), image)
+			if !ok {
+				continue
+			}
+			r.Workload, r.Tool, r.Scenario, r.Rep = w.name, t.name(), sc.name, rep
+			if err != nil {
+				return out, fmt.Errorf("%s: %w", sc.name, err)
+			}
+			// Another machine: what it downloads, it downloads for the first time.
+			w.account(&r, map[string]bool{})
+			r.Layers, r.NewLayers = newLayers(ctx, b.o.docker, image, map[string]bool{})
+			b.printResult(r)
+			out = append(out, r)
+			if err := verifyImage(ctx, b.o.docker, image, w.imports); err != nil {
+				return out, err
+			}
 			continue
 		}
 		if sc.change != nil {
@@ -242,28 +290,112 @@ func (b *bench) sequence(ctx context.Context, w *workload, t tool, rep int) ([]r
 		}
 		w.account(&r, seen)
 		r.Layers, r.NewLayers = newLayers(ctx, b.o.docker, img, chains)
-		phases := ""
-		if r.Phases != nil {
-			phases = "  " + phasesText(r.Phases)
-		}
-		fmt.Printf("%-9s %-15s rep %d %-17s %7.2f s  %8.1f MB  %3d re-downloaded  %2d/%2d layers new  %s%s\n",
-			w.name, t.name(), rep, sc.name, r.Seconds, mb(r.Bytes), r.Redownloaded, r.NewLayers, r.Layers, r.stepsText(), phases)
+		b.printResult(r)
 		out = append(out, r)
 	}
-	// Not timed: the image must hold what was asked for.
-	imports := w.imports
-	if slices.Contains(b.o.scenarios, "add-package") {
-		imports = append(slices.Clone(imports), w.addImport)
+	return out, verify()
+}
+
+func (b *bench) printResult(r result) {
+	phases := ""
+	if r.Phases != nil {
+		phases = "  " + phasesText(r.Phases)
 	}
-	if err := verifyImage(ctx, b.o.docker, image, imports); err != nil {
-		return out, err
+	fmt.Printf("%-9s %-15s rep %d %-17s %7.2f s  %8.1f MB  %3d re-downloaded  %2d/%2d layers new  %s%s\n",
+		r.Workload, r.Tool, r.Rep, r.Scenario, r.Seconds, mb(r.Bytes), r.Redownloaded, r.NewLayers, r.Layers, r.stepsText(), phases)
+}
+
+// teamBuild is a teammate's first build of the project: someone built it
+// and exported the build cache to the team's registry (here, on this
+// machine, not timed), then the teammate's machine, whose builder and Docker
+// hold nothing of it (a cold start), builds it importing that cache. False
+// when the tool cannot share a cache.
+func (b *bench) teamBuild(ctx context.Context, w *workload, t tool, dir, image string) (result, bool, error) {
+	reg, err := b.teamRegistry(ctx)
+	if err != nil {
+		return result{}, true, err
 	}
-	if slices.Contains(b.o.scenarios, "second-project") {
-		if err := verifyImage(ctx, b.o.docker, secondImage, w.secondImports); err != nil {
-			return out, err
+	ref := fmt.Sprintf("%s/envd-bench/%s-%s:%d", reg, w.name, t.name(), time.Now().UnixNano())
+	tc, ok := t.teamCache(ref)
+	if !ok {
+		return result{}, false, nil
+	}
+	if err := removeTree(dir); err != nil {
+		return result{}, true, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return result{}, true, err
+	}
+	if err := writeFiles(dir, t.files(w.initial, w)); err != nil {
+		return result{}, true, err
+	}
+	if r, err := b.build(ctx, w, t, dir, image, tc.export...); err != nil {
+		return r, true, fmt.Errorf("exporting the team cache: %w", err)
+	}
+	t.recordImage(ref, "")
+	if tc.push {
+		if out, err := output(ctx, nil, b.o.docker, "push", ref); err != nil {
+			return result{}, true, fmt.Errorf("docker push %s: %v: %s", ref, err, tail(out, 5))
 		}
 	}
-	return out, nil
+	if err := b.clearDocker(ctx); err != nil {
+		return result{}, true, fmt.Errorf("clearing Docker: %w", err)
+	}
+	if err := t.reset(ctx); err != nil {
+		return result{}, true, fmt.Errorf("clearing caches: %w", err)
+	}
+	r, err := b.build(ctx, w, t, dir, image, tc.imp...)
+	return r, true, err
+}
+
+// teamRegistry is the team's registry: a Distribution registry (Debian's
+// docker-registry) of this run's own on 127.0.0.1, started on first use.
+func (b *bench) teamRegistry(ctx context.Context) (string, error) {
+	if b.registry != "" {
+		return b.registry, nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := filepath.Join(b.dir, "registry")
+	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
+		return "", err
+	}
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n  secret: envd-bench\n",
+		filepath.Join(dir, "storage"), addr)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
+		return "", err
+	}
+	cmd := exec.Command(b.o.registry, "serve", filepath.Join(dir, "config.yml"))
+	logf, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		return "", err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return "", fmt.Errorf("starting the team registry (%s): %w", b.o.registry, err)
+	}
+	b.onCleanup(func() error {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return logf.Close()
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(filepath.Join(dir, "log"))
+			return "", fmt.Errorf("the team registry did not answer on %s: %s", addr, tail(string(data), 10))
+		}
+	}
+	b.registry = addr
+	return addr, nil
 }
 
 // clearDocker removes from Docker every image the run made and the base images, so that a cold start
@@ -280,7 +412,7 @@ func (b *bench) clearDocker(ctx context.Context) error {
 }
 
 // build runs one build and measures it: wall time of the command, downloads, steps.
-func (b *bench) build(ctx context.Context, w *workload, t tool, proj, image string) (result, error) {
+func (b *bench) build(ctx context.Context, w *workload, t tool, proj, image string, flags ...string) (result, error) {
 	var r result
 	// Every build starts on a settled disk: what the previous build (or a cold start's deletions) left to write back
 	// is not charged to the next one. Unsettled, the first step to finish waits for it: unmounting a step's overlay
@@ -288,7 +420,7 @@ func (b *bench) build(ctx context.Context, w *workload, t tool, proj, image stri
 	if out, err := output(ctx, nil, "sync"); err != nil {
 		return r, fmt.Errorf("sync: %v: %s", err, out)
 	}
-	env, argv := t.command(proj, image, w)
+	env, argv := t.command(proj, image, w, flags...)
 	t.recordImage(image, "") // removed at the end even if the build fails half-way
 	w.resetCounters()
 	r.Load1 = loadAverage()[0]

@@ -42,6 +42,7 @@ type options struct {
 	buildkitd     string
 	docker        string
 	mirror        string // host:port of the docker.io mirror
+	registry      string // a Distribution registry binary, for the team cache
 	throttleMbit  int64
 	timeout       time.Duration
 	tmp           string   // parent of the run's temporary directory
@@ -64,6 +65,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.buildkitd, "buildkitd", "bin/buildkitd", "the buildkitd envd starts (copied for the run)")
 	fs.StringVar(&o.docker, "docker", "/usr/bin/docker", "docker client (Debian's; a newer one refuses DOCKER_BUILDKIT=1 without buildx)")
 	fs.StringVar(&o.mirror, "mirror", "127.0.0.1:5000", "docker.io registry mirror (host:port, plain HTTP)")
+	fs.StringVar(&o.registry, "registry", "/usr/bin/docker-registry", "Distribution registry binary the team-cache scenario serves the team's registry with")
 	fs.Int64Var(&o.throttleMbit, "throttle-mbit", 300, "bandwidth of the synthetic package index, in Mbit/s")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "limit for one build")
 	fs.StringVar(&o.tmp, "tmp", "/tmp", "where the run's temporary directory goes (keep it short: the builder's socket is below it)")

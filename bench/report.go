@@ -470,7 +470,12 @@ func (b *bench) reportMethod(md *strings.Builder) {
 		"first, with the first's initial packages but the last one, plus the added package: everything it needs was " +
 		"downloaded before, and its layers new to Docker say how much of the first's it shares. The `envd-dev` column " +
 		"builds the same file with `base(..., dev=True)`, the dev environment `envd up` runs (its user, the agent, " +
-		"sudo, git and the shell); every other column builds the plain image.\n\n")
+		"sudo, git and the shell); every other column builds the plain image. `team-cache` is a teammate's first build: " +
+		"the initial project is built once more exporting its build cache to a registry of the run's own on 127.0.0.1 " +
+		"(Debian's docker-registry; envd: `--force --export-cache type=registry,ref=REF`; docker build on BuildKit, " +
+		"which has no buildx here: `--build-arg BUILDKIT_INLINE_CACHE=1` and `docker push`; not timed), then comes a " +
+		"cold start (as above) and the timed build imports the cache (`--import-cache REF`; `--cache-from REF`). The " +
+		"legacy builder has no such cache.\n\n")
 	md.WriteString("Cold start: every image the benchmark made, with any tool, and the base images are removed from Docker " +
 		"(`docker rmi -f`), so no tool finds an earlier build's layers there; then, per tool, the following. Before every build, " +
 		"`sync` (not timed): a build does not pay for the writeback of the one before it (unmounting a step's overlay " +

@@ -16,7 +16,8 @@ import (
 //     one step whose name starts with "python packages" must be cached (the other distributions' layers);
 //  3. the no-op build runs a solve: its --metadata-file must say "skipped": true;
 //  4. the second project, whose packages the first has all had, downloads no wheel and installs nothing: its
-//     package layers are the first's.
+//     package layers are the first's;
+//  5. a teammate's first build, with the team cache, downloads no wheel and runs no install step.
 //
 // Besides, every sequence ends by importing all packages in the image (bench.sequence).
 func smokeChecks(out io.Writer, results []result, works []*workload) error {
@@ -52,6 +53,24 @@ func smokeChecks(out io.Writer, results []result, works []*workload) error {
 		if r, found := find(rs, "second-project"); found {
 			report(r.Wheels == 0 && len(r.Installed) == 0, "a second project sharing the packages reuses their layers",
 				fmt.Sprintf("%d wheel downloads, installed %v (want none), %d of %d layers new to Docker", r.Wheels, r.Installed, r.NewLayers, r.Layers))
+		}
+		if r, found := find(rs, "team-cache"); found {
+			var ran []string
+			for _, s := range r.steps {
+				if strings.HasPrefix(s.name, "python packages: install") && !s.cached {
+					ran = append(ran, s.name)
+				}
+			}
+			// Not the tools' wheels (uv): a new machine fetches uv once, for every environment.
+			var got []string
+			for f := range r.Files {
+				if _, ok := w.wheels[f]; ok {
+					got = append(got, f)
+				}
+			}
+			slices.Sort(got)
+			report(len(got) == 0 && len(ran) == 0, "a teammate's build from the team cache downloads and installs nothing",
+				fmt.Sprintf("downloaded %q, install steps run %q (want none), %.2f s", got, ran, r.Seconds))
 		}
 	}
 	if failed > 0 {

@@ -24,8 +24,12 @@ type tool interface {
 	resetText() string
 	// files renders the build files for s.
 	files(s spec, w *workload) map[string]string
-	// command is the build: extra environment and argv, run in dir.
-	command(dir, image string, w *workload) (env, argv []string)
+	// command is the build: extra environment and argv, run in dir; flags
+	// are more of the build command's own.
+	command(dir, image string, w *workload, flags ...string) (env, argv []string)
+	// teamCache says how the tool shares its build cache through the
+	// registry ref; false when it has no way.
+	teamCache(ref string) (teamCache, bool)
 	// parse reads steps, skip and logs from the build's output.
 	parse(r *result, stdout, stderr []byte) error
 	// recordImage notes an image the tool made, to remove it later.
@@ -33,6 +37,14 @@ type tool interface {
 	// removeImages removes from Docker the images the tool made.
 	removeImages(ctx context.Context) error
 	close() error
+}
+
+// teamCache is how a tool shares its build cache through a registry: the
+// flags of the build that exports it (then a push, for docker's inline
+// cache) and of the build that imports it.
+type teamCache struct {
+	export, imp []string
+	push        bool
 }
 
 // images are the docker images a tool made: removed by reset and close.
@@ -161,8 +173,15 @@ func (e *envdTool) metadataFile() string { return filepath.Join(e.state, "metada
 
 func (e *envdTool) profileFile() string { return filepath.Join(e.state, "cpu.pprof") }
 
-func (e *envdTool) command(dir, image string, w *workload) ([]string, []string) {
-	return append(e.env(), "ENVD_CPUPROFILE="+e.profileFile()), []string{e.bin, "build", "-p", dir, "-t", image, "--progress", "rawjson", "--metadata-file", e.metadataFile()}
+func (e *envdTool) command(dir, image string, w *workload, flags ...string) ([]string, []string) {
+	argv := []string{e.bin, "build", "-p", dir, "-t", image, "--progress", "rawjson", "--metadata-file", e.metadataFile()}
+	return append(e.env(), "ENVD_CPUPROFILE="+e.profileFile()), append(argv, flags...)
+}
+
+// teamCache: BuildKit's registry cache, as a team sets it in a context; the
+// export build is forced, as the project is unchanged.
+func (e *envdTool) teamCache(ref string) (teamCache, bool) {
+	return teamCache{export: []string{"--force", "--export-cache", "type=registry,ref=" + ref}, imp: []string{"--import-cache", ref}}, true
 }
 
 func (e *envdTool) parse(r *result, stdout, stderr []byte) error {
@@ -272,15 +291,25 @@ func (d *dockerTool) files(s spec, w *workload) map[string]string {
 	return f
 }
 
-func (d *dockerTool) command(dir, image string, w *workload) ([]string, []string) {
+func (d *dockerTool) command(dir, image string, w *workload, flags ...string) ([]string, []string) {
 	if !d.buildkit {
-		return []string{"DOCKER_BUILDKIT=0"}, []string{d.docker, "build", "-t", image, dir}
+		return []string{"DOCKER_BUILDKIT=0"}, append(append([]string{d.docker, "build", "-t", image}, flags...), dir)
 	}
 	argv := []string{d.docker, "build", "--progress", "plain"}
 	if d.useCA(w) {
 		argv = append(argv, "--secret", "id=pipcert,src="+d.caBundle)
 	}
-	return []string{"DOCKER_BUILDKIT=1"}, append(argv, "-t", image, dir)
+	return []string{"DOCKER_BUILDKIT=1"}, append(append(append(argv, "-t", image), flags...), dir)
+}
+
+// teamCache: without buildx, dockerd's BuildKit shares its cache inline, in
+// an image pushed to the registry (mode=min: the layers of the image, which
+// for a Dockerfile are all its steps); the legacy builder has none.
+func (d *dockerTool) teamCache(ref string) (teamCache, bool) {
+	if !d.buildkit {
+		return teamCache{}, false
+	}
+	return teamCache{export: []string{"--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", ref}, imp: []string{"--cache-from", ref}, push: true}, true
 }
 
 func (d *dockerTool) parse(r *result, stdout, stderr []byte) error {

@@ -31,28 +31,32 @@ type scenario struct {
 	// second builds workload.second in a second project (another directory
 	// and image) beside the first, which stays as it was.
 	second bool
+	// team is a teammate's first build of the initial project, with the
+	// team's cache in a registry (see bench.teamBuild).
+	team bool
 }
 
 var scenarios = []scenario{
-	{"cold", "cold (all caches cleared)", nil, false},
-	{"noop", "no-op rebuild", nil, false},
-	{"add-package", "add one Python package", func(s spec, w *workload) spec {
+	{name: "cold", title: "cold (all caches cleared)"},
+	{name: "noop", title: "no-op rebuild"},
+	{name: "add-package", title: "add one Python package", change: func(s spec, w *workload) spec {
 		s.packages = append(slices.Clone(s.packages), w.add)
 		return s
-	}, false},
-	{"change-apt", "change one apt package", func(s spec, w *workload) spec {
+	}},
+	{name: "change-apt", title: "change one apt package", change: func(s spec, w *workload) spec {
 		s.apt = slices.Clone(w.aptChanged)
 		return s
-	}, false},
-	{"edit-requirements", "edit requirements.txt", func(s spec, w *workload) spec {
+	}},
+	{name: "edit-requirements", title: "edit requirements.txt", change: func(s spec, w *workload) spec {
 		s.requirements = slices.Clone(w.requirementsEdited)
 		return s
-	}, false},
-	{"switch-base", "switch the base image tag", func(s spec, w *workload) spec {
+	}},
+	{name: "switch-base", title: "switch the base image tag", change: func(s spec, w *workload) spec {
 		s.base = benchBase
 		return s
-	}, false},
-	{"second-project", "a second project sharing most packages", nil, true},
+	}},
+	{name: "second-project", title: "a second project sharing most packages", second: true},
+	{name: "team-cache", title: "another machine, with the team cache", team: true},
 }
 
 func scenarioNames() []string {

@@ -7,15 +7,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"envd.dev/envd/internal/testing/pyindex"
 )
 
 // TestTeamCache: a build exports its cache to a registry; a builder that
 // never built the environment (a second managed buildkitd, with its own
 // state, as on a teammate's machine) imports it and builds the same image
-// without downloading a Python package or running an install step.
+// without downloading a Python package or running an install step. The
+// index is a plain one (no metadata files, no Range), where resolving alone
+// would download every wheel: the team cache carries the resolve step too.
 func TestTeamCache(t *testing.T) {
 	requireE2E(t)
-	srv := index(t,
+	srv := startIndex(t, true, []pyindex.Option{pyindex.WithoutMetadata()},
 		wheel{name: "alpha", version: "1.0"},
 		wheel{name: "beta", version: "2.0", requires: []string{"gamma"}},
 		wheel{name: "gamma", version: "3.0"},
@@ -54,6 +58,9 @@ func TestTeamCache(t *testing.T) {
 	}
 	if out := runInImage(t, image, "python", "-c", "import alpha, beta, gamma; print(alpha.__version__, beta.__version__)"); out != "1.0 2.0\n" {
 		t.Errorf("the image built from the team cache imports %q", out)
+	}
+	if lock := runInImage(t, image, "cat", "/opt/envd/pylock.toml"); !strings.Contains(lock, `name = "gamma"`) {
+		t.Errorf("the image's lock does not list gamma, beta's dependency:\n%s", lock)
 	}
 
 	// A cache that is not there is a warning of BuildKit's, not a failure:

@@ -29,6 +29,11 @@ import (
 // Paths inside the image.
 const (
 	VenvDir = "/opt/envd/venv"
+	// UVLockPath and PipReportPath are where the image keeps what the
+	// resolve step decided: every Python distribution and the file it came
+	// from, as uv's pylock.toml or pip's installation report.
+	UVLockPath    = "/opt/envd/pylock.toml"
+	PipReportPath = "/opt/envd/pip-report.json"
 	// mountDir holds build-time mounts of user files (requirements, wheels).
 	mountDir = "/tmp/envd"
 )
@@ -168,7 +173,10 @@ func Compile(ctx context.Context, env *ir.Environment, o Options) (*Result, erro
 	if err := checkPlatform(env, o.Platform); err != nil {
 		return nil, err
 	}
-	c := &compiler{env: env, opts: o}
+	return (&compiler{env: env, opts: o}).compile(ctx)
+}
+
+func (c *compiler) compile(ctx context.Context) (*Result, error) {
 	st := c.graph()
 	def, err := st.Marshal(ctx, c.constraint())
 	if err != nil {
@@ -185,6 +193,9 @@ type compiler struct {
 	env        *ir.Environment
 	opts       Options
 	layerOrder []string // the merge's layer keys, bottom to top
+	// resolved is the output of the resolve step that made opts.Lock, when
+	// this build ran it: the image keeps its lock (lockLayer).
+	resolved *llb.State
 }
 
 func (c *compiler) graph() llb.State {
@@ -195,7 +206,7 @@ func (c *compiler) graph() llb.State {
 	}
 	st := root
 	switch {
-	case len(branches) == 1 && !c.env.Base.Dev:
+	case len(branches) == 1 && !c.env.Base.Dev && c.resolved == nil:
 		st = branches[0].st // nothing to merge
 	case len(branches) > 0 || c.env.Base.Dev:
 		var layers []layer
@@ -208,6 +219,11 @@ func (c *compiler) graph() llb.State {
 		inputs := []llb.State{root}
 		for _, l := range c.ordered(layers) {
 			inputs = append(inputs, l.st)
+		}
+		if c.resolved != nil {
+			// Always on top: it changes with every package, and Docker
+			// would take every layer above it anew.
+			inputs = append(inputs, c.lockLayer())
 		}
 		st = llb.Merge(inputs, named("merge independent stages"))
 	}

@@ -310,8 +310,23 @@ func Build(ctx context.Context, env *ir.Environment, o Options, s Solver) (*Resu
 	if err := eg.Wait(); err != nil {
 		return nil, err
 	}
-	if o.Lock, o.Installer, err = ParseLock(data); err != nil {
+	if c.opts.Lock, c.opts.Installer, err = ParseLock(data); err != nil {
 		return nil, err
 	}
-	return Compile(ctx, env, o)
+	c.resolved = &st
+	return c.compile(ctx)
+}
+
+// lockLayer is the resolve step's lock, in a layer of its own: the user
+// sees what was installed from where, and the image's graph holds the
+// resolve step, so a team cache (mode=max) carries its result and a
+// teammate's builder need not resolve again (on an index without metadata
+// that downloads every wheel).
+func (c *compiler) lockLayer() llb.State {
+	dest := PipReportPath
+	if c.opts.Installer == InstallerUV {
+		dest = UVLockPath
+	}
+	return llb.Scratch().File(llb.Copy(*c.resolved, ResolveFile, dest, &llb.CopyInfo{CreateDestPath: true}),
+		named("python packages: the lock at "+dest))
 }

@@ -231,8 +231,14 @@ func buildWithReport(t *testing.T, rep []byte) (*graph, *llb.Definition) {
 func installOps(g *graph) map[string]digest.Digest {
 	m := map[string]digest.Digest{}
 	for d, op := range g.ops {
-		if e := op.GetExec(); e != nil && strings.Contains(strings.Join(e.Meta.Args, " "), "--no-deps") {
-			m[strings.Join(e.Meta.Args, " ")] = d
+		e := op.GetExec()
+		if e == nil {
+			continue
+		}
+		// Not the resolve step, which the image's graph holds for its lock,
+		// nor the step that fetches uv for it.
+		if args := strings.Join(e.Meta.Args, " "); strings.Contains(args, "--no-deps") && !strings.Contains(args, reportDir) && !strings.Contains(args, "uv=="+UVVersion) {
+			m[args] = d
 		}
 	}
 	return m
@@ -258,8 +264,29 @@ func TestOneLayerPerDistribution(t *testing.T) {
 			merge = m
 		}
 	}
-	if merge == nil || len(merge.Inputs) != 1+1+3 {
-		t.Errorf("merge = %+v, want runtime + system + 3 package layers", merge)
+	if merge == nil || len(merge.Inputs) != 1+1+3+1 {
+		t.Errorf("merge = %+v, want runtime + system + 3 package layers + the lock", merge)
+	}
+	// The lock's layer, on top, copies the resolve step's output: the very
+	// step that ran (its digest), so a team cache carries its result.
+	var lockCopy *pb.Op
+	for _, op := range g.list {
+		if f := op.GetFile(); f != nil && len(f.Actions) == 1 && f.Actions[0].GetCopy() != nil && f.Actions[0].GetCopy().Dest == PipReportPath {
+			lockCopy = op
+		}
+	}
+	if lockCopy == nil {
+		t.Fatalf("no step copies the lock to %s", PipReportPath)
+	}
+	ran := parseGraph(t, resolveDef)
+	var resolveStep digest.Digest
+	for d, op := range ran.ops {
+		if e := op.GetExec(); e != nil && strings.Contains(strings.Join(e.Meta.Args, " "), "--dry-run") {
+			resolveStep = d
+		}
+	}
+	if len(lockCopy.Inputs) != 1 || lockCopy.Inputs[0].Digest != string(resolveStep) || lockCopy.Inputs[0].Index != 1 {
+		t.Errorf("the lock's copy reads %+v, want the resolve step %s", lockCopy.Inputs, resolveStep)
 	}
 
 	// The resolve step: a dry run whose report lands in its own mount.
