@@ -13,18 +13,28 @@ import (
 	"envd.dev/envd/internal/elfbin"
 )
 
-// TestOneBinary is a user who has envd as one file (`go install`, or a
-// copy) and buildkitd on PATH beside it, as `go install` of both gives:
-// no envd-agent, buildctl or envd-handover anywhere. envd is its own agent
-// in the dev image, and on a server its own buildctl and envd-handover in
-// the builder container (internal/multicall).
+// TestOneBinary is a user who has envd as one file, from `go install` of
+// the module's command (here from this copy of the module, as the README
+// says to do with a version), and buildkitd on PATH beside it: no
+// envd-agent, buildctl or envd-handover anywhere. envd is its own agent in
+// the dev image, and on a server its own buildctl and envd-handover in the
+// builder container (internal/multicall).
 func TestOneBinary(t *testing.T) {
 	requireE2E(t)
 	u := newDockerUser(t, 4324)
-	for _, extra := range []string{"envd-agent", "buildctl", "envd-handover"} {
+	for _, extra := range []string{"envd", "envd-agent", "buildctl", "envd-handover"} {
 		os.Remove(filepath.Join(u.bin, extra))
 	}
+	install := exec.Command("go", "install", "envd.dev/envd/cmd/envd")
+	install.Dir = ".."
+	install.Env = append(os.Environ(), "GOBIN="+u.bin, "CGO_ENABLED=0")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 go install envd.dev/envd/cmd/envd: %v\n%s", err, out)
+	}
 	envd := filepath.Join(u.bin, "envd")
+	if r := u.must(t, u.home, "envd", "version"); !strings.Contains(r.stdout, "buildkit v") {
+		t.Errorf("envd version of the installed envd: %s", r)
+	}
 	if info, err := elfbin.Read(envd); err != nil || !info.Static() {
 		t.Fatalf("%s is not a static executable (make build links it statically): %+v, %v", envd, info, err)
 	}
