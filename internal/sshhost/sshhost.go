@@ -160,13 +160,20 @@ func (h Host) dial(ctx context.Context, args []string, what string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	// A pipe of our own, not StdoutPipe: Wait closes that one when ssh
+	// exits, and a read after it loses the last bytes ("file already
+	// closed"). This one ends in EOF once all of it is read.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	cmd.Stdout = w
 	c := &conn{host: h, what: what, cmd: cmd, in: stdin, out: stdout, stderr: &streamconn.Capture{Max: 4096, Last: true}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close() // ssh has its own copy
+	if err != nil {
+		stdout.Close()
 		return nil, fmt.Errorf("running %s: %w\n  hint: install an OpenSSH client (or set %s)", cmd.Path, err, CommandEnv)
 	}
 	go func() {
@@ -219,6 +226,7 @@ func (c *conn) Close() error {
 			c.cmd.Process.Kill()
 			<-c.done
 		}
+		c.out.Close()
 	})
 	return nil
 }
