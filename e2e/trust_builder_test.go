@@ -325,6 +325,7 @@ func TestBuilderKilledMidStep(t *testing.T) {
 	})
 	image := "bd-kill:dev"
 	removeImage(t, image)
+	tmpBefore := mountsUnder(os.TempDir())
 	pid := builderPID(t)
 	var once sync.Once
 	_, wait := startEnvd(t, dir, func(line string) {
@@ -359,6 +360,11 @@ func TestBuilderKilledMidStep(t *testing.T) {
 	}
 	if left := stepProcesses(); len(left) > 0 {
 		t.Errorf("the killed builder's step still runs after the builder restarted: %q", left)
+	}
+	// A step's secrets (the CA bundle) are a tmpfs of the builder's: below
+	// its directory, never in the host's /tmp, where nothing would sweep it.
+	if left := mountsUnder(os.TempDir()); len(left) > len(tmpBefore) {
+		t.Errorf("mounts left in %s: %q (before the build: %q)", os.TempDir(), left, tmpBefore)
 	}
 }
 

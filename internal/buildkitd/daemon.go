@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -125,6 +126,13 @@ func (o Options) start(ctx context.Context, bin string) error {
 	cmd.Stdout = logFile // an *os.File is handed over as is: no copying goroutine
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// Its temporary mounts (a tmpfs per secret a step mounts) go below its
+	// root, where cleanMounts finds them if it is killed, not in /tmp.
+	tmp := filepath.Join(o.rootDir(), "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
