@@ -275,11 +275,11 @@ func Build(ctx context.Context, env *ir.Environment, o Options, s Solver) (*Resu
 	}
 	c := &compiler{env: env, opts: o}
 	if env.Python == nil {
-		return Compile(ctx, env, o)
+		return c.compile(ctx)
 	}
 	st, ok := c.resolveState(c.pythonRuntime(c.prepare(c.base())))
 	if !ok {
-		return Compile(ctx, env, o)
+		return c.compile(ctx)
 	}
 	def, err := st.Marshal(ctx, c.constraint())
 	if err != nil {
