@@ -1,7 +1,7 @@
 # Entry points for developers and CI (.ci/run).
 #   make setup   set up this machine, as root: Docker, runc, the registry mirror on 127.0.0.1:5000, bin/ (scripts/setup.sh)
-#   make build   bin/buildkitd and bin/buildctl (the version go.mod pins, static), bin/envd, bin/envd-agent and
-#                bin/envd-handover (static)
+#   make build   bin/envd (which is also its own buildkitd: internal/bkdaemon), bin/envd-agent and
+#                bin/envd-handover, all static
 #   make wheels  dist/: Python wheels of those binaries (static, linux x86_64 and aarch64) and an sdist that
 #                refuses to build (tools/wheels); pip install a wheel and envd is on the venv's PATH
 #   make agents  bin/envd-agent-linux-amd64 and bin/envd-agent-linux-arm64 (static): envd finds the one of
@@ -40,20 +40,18 @@ setup:
 	bash scripts/setup.sh
 
 build:
-	# Static too: the builder container (a user who is not root) runs this very binary.
-	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
-		-o bin/buildkitd github.com/moby/buildkit/cmd/buildkitd
-	# buildctl goes into the builder image: a builder in a cluster is dialled through `buildctl dial-stdio`.
-	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
-		-o bin/buildctl github.com/moby/buildkit/cmd/buildctl
-	# Static as well: envd can be its own agent, buildctl and envd-handover (internal/multicall).
-	CGO_ENABLED=0 $(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION)" -o bin/envd ./cmd/envd
+	@# Left by builds before envd was its own buildkitd: one beside envd would be run instead of envd.
+	rm -f bin/buildkitd bin/buildctl
+	# Static: envd is its own buildkitd, in the builder container too, and can be its own agent, buildctl
+	# and envd-handover (internal/multicall). BuildKit's version is stamped as a release's buildkitd has it.
+	CGO_ENABLED=0 $(GO) build -ldflags "-X envd.dev/envd/internal/cli.Version=$(ENVD_VERSION) \
+		-X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" -o bin/envd ./cmd/envd
 	# Static: it runs in any image envd builds, whatever its libc.
 	CGO_ENABLED=0 $(GO) build -o bin/envd-agent ./cmd/envd-agent
 	# Static, into the builder image: the hand-over registry of a builder on another machine.
 	CGO_ENABLED=0 $(GO) build -o bin/envd-handover ./cmd/envd-handover
 
-# All five binaries static and cross-compiled (never run here); VERSION is ENVD_VERSION made PEP 440
+# The three binaries static and cross-compiled (never run here); VERSION is ENVD_VERSION made PEP 440
 # (tools/wheels/version.go), and `envd version` prints that same version.
 wheels:
 	$(GO) run ./tools/wheels -version "$(ENVD_VERSION)" -buildkit-version "$(BUILDKIT_VERSION)" -out "$(WHEELS_DIR)"

@@ -104,7 +104,10 @@ func (b *bench) run(ctx context.Context) error {
 
 // preflight checks what the run needs, so it fails in seconds with the fix rather than after a cold build.
 func (b *bench) preflight(ctx context.Context) error {
-	need := []string{b.o.envd, b.o.buildkitd, b.o.docker}
+	need := []string{b.o.envd, b.o.docker}
+	if b.o.buildkitd != "" {
+		need = append(need, b.o.buildkitd)
+	}
 	if slices.Contains(b.o.scenarios, "team-cache") {
 		need = append(need, b.o.registry)
 	}
@@ -131,12 +134,15 @@ func (b *bench) startTools(ctx context.Context) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
-	envdBin, bkBin := filepath.Join(binDir, "envd"), filepath.Join(binDir, "buildkitd")
+	envdBin, bkBin := filepath.Join(binDir, "envd"), ""
 	if err := copyFile(b.o.envd, envdBin); err != nil {
 		return err
 	}
-	if err := copyFile(b.o.buildkitd, bkBin); err != nil {
-		return err
+	if b.o.buildkitd != "" {
+		bkBin = filepath.Join(binDir, "buildkitd")
+		if err := copyFile(b.o.buildkitd, bkBin); err != nil {
+			return err
+		}
 	}
 	// envd finds the agent beside itself (a static envd is its own); only envd-dev's images need it.
 	if agent := filepath.Join(filepath.Dir(b.o.envd), "envd-agent"); fileExists(agent) {

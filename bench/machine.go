@@ -35,9 +35,13 @@ func (m *machine) collect(ctx context.Context, b *bench) {
 	m.docker = trimOutput(ctx, b.o.docker, "version", "--format", "server {{.Server.Version}} (API {{.Server.APIVersion}}), client {{.Client.Version}}")
 	m.storage = trimOutput(ctx, b.o.docker, "info", "--format", "{{.Driver}}, cgroup {{.CgroupVersion}}")
 	// The copies the run uses (bench.startTools), not bin/, which may be rebuilt meanwhile.
-	envd, buildkitd := filepath.Join(b.dir, "bin", "envd"), filepath.Join(b.dir, "bin", "buildkitd")
-	m.buildkit = trimOutput(ctx, buildkitd, "--version")
+	envd := filepath.Join(b.dir, "bin", "envd")
 	m.envd = trimOutput(ctx, envd, "version")
+	if b.o.buildkitd != "" {
+		m.buildkit = trimOutput(ctx, filepath.Join(b.dir, "bin", "buildkitd"), "--version")
+	} else if _, bk, ok := strings.Cut(m.envd, "\nbuildkit "); ok {
+		m.buildkit = "envd's own, " + strings.Fields(bk)[0]
+	}
 	m.envdSHA = fileSHA(envd)
 	m.commit = trimOutput(ctx, "git", "describe", "--always", "--dirty", "--abbrev=12")
 	m.pipCA = caBundle()

@@ -8,7 +8,7 @@
 //	go run ./bench -workloads synthetic -tools envd,docker-buildkit -reps 2
 //	go run ./bench -smoke                       one repetition, tiny wheels (PEP 658 and plain index), envd only: exits 1 when a check fails
 //
-// It needs root and `make setup` (Docker, the registry mirror on 127.0.0.1:5000, bin/envd, bin/buildkitd), and
+// It needs root and `make setup` (Docker, the registry mirror on 127.0.0.1:5000, bin/envd: its own buildkitd), and
 // it removes what it starts and creates (its buildkitd, package indexes, temporary directories, images), also
 // when it fails or is interrupted.
 package main
@@ -62,7 +62,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write (not written in smoke mode)")
 	fs.StringVar(&o.chart, "chart", "docs/benchmarks.svg", "chart to write (not written in smoke mode)")
 	fs.StringVar(&o.envd, "envd", "bin/envd", "the envd binary under test (copied for the run)")
-	fs.StringVar(&o.buildkitd, "buildkitd", "bin/buildkitd", "the buildkitd envd starts (copied for the run)")
+	fs.StringVar(&o.buildkitd, "buildkitd", "", "a buildkitd for envd to start (copied for the run); default: envd is its own")
 	fs.StringVar(&o.docker, "docker", "/usr/bin/docker", "docker client (Debian's; a newer one refuses DOCKER_BUILDKIT=1 without buildx)")
 	fs.StringVar(&o.mirror, "mirror", "127.0.0.1:5000", "docker.io registry mirror (host:port, plain HTTP)")
 	fs.StringVar(&o.registry, "registry", "/usr/bin/docker-registry", "Distribution registry binary the team-cache scenario serves the team's registry with")

@@ -508,8 +508,8 @@ func (b *bench) reportMethod(md *strings.Builder) {
 	for _, t := range b.tools {
 		fmt.Fprintf(md, "- %s: %s.\n", toolTitles[t.name()], t.resetText())
 	}
-	md.WriteString("\nCommands (`$BENCH` is the run's temporary directory; `$BENCH/bin/envd` and `$BENCH/bin/buildkitd` are " +
-		"copies of `bin/envd` and `bin/buildkitd` taken at the start):\n\n```sh\n")
+	md.WriteString("\nCommands (`$BENCH` is the run's temporary directory; `$BENCH/bin/envd` is a copy of `bin/envd` " +
+		"taken at the start, and its own buildkitd):\n\n```sh\n")
 	for _, w := range b.works {
 		for _, t := range b.tools {
 			env, argv := t.command(filepath.Join(b.dir, "projects", t.name(), "bench-"+w.name), "envd-bench-"+w.name+":"+t.name(), w)

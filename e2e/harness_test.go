@@ -71,24 +71,8 @@ func setup(m *testing.M) (int, error) {
 		return 1, fmt.Errorf("go build envd-agent: %v\n%s", err, out)
 	}
 	os.Unsetenv("ENVD_AGENT")
-	bk := os.Getenv("ENVD_BUILDKITD")
-	if bk == "" {
-		bk, _ = filepath.Abs("../bin/buildkitd")
-		if _, err := os.Stat(bk); err != nil {
-			bk = filepath.Join(tmp, "buildkitd")
-			// Static, as make build's: the builder container runs them too
-			// (buildctl beside buildkitd goes into the builder image).
-			// envd-handover goes in too: the builder on an ssh context's server runs it.
-			for _, pkg := range []string{"github.com/moby/buildkit/cmd/buildkitd", "github.com/moby/buildkit/cmd/buildctl", "../cmd/envd-handover"} {
-				gobuild := exec.Command("go", "build", "-o", filepath.Join(tmp, filepath.Base(pkg)), pkg)
-				gobuild.Env = append(os.Environ(), "CGO_ENABLED=0")
-				if out, err := gobuild.CombinedOutput(); err != nil {
-					return 1, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-				}
-			}
-		}
-	}
-	os.Setenv("ENVD_BUILDKITD", bk)
+	// envd is its own buildkitd (internal/bkdaemon): the tests run that,
+	// unless ENVD_BUILDKITD names another.
 
 	vars := []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOENV"}
 	out, err := exec.Command("go", append([]string{"env"}, vars...)...).Output()

@@ -24,7 +24,7 @@ import (
 type dockerUser struct {
 	name, home string
 	uid, gid   int
-	bin        string   // a directory it can read, holding envd, envd-agent and buildkitd
+	bin        string   // a directory it can read, holding envd and envd-agent (and an ENVD_BUILDKITD)
 	env        []string // more of its environment (XDG_RUNTIME_DIR)
 }
 
@@ -57,17 +57,20 @@ func newLocalUser(t *testing.T, uid int, options ...string) *dockerUser {
 	}
 	t.Cleanup(func() { os.RemoveAll(bin) })
 	os.Chmod(bin, 0o755)
-	for src, dst := range map[string]string{envdBin: "envd", filepath.Join(filepath.Dir(envdBin), "envd-agent"): "envd-agent", os.Getenv("ENVD_BUILDKITD"): "buildkitd"} {
-		if err := copyFile(src, filepath.Join(bin, dst)); err != nil {
-			t.Fatal(err)
+	files := map[string]string{envdBin: "envd", filepath.Join(filepath.Dir(envdBin), "envd-agent"): "envd-agent"}
+	// A buildkitd other than envd itself, with what the builder image
+	// takes from beside it.
+	if bk := os.Getenv("ENVD_BUILDKITD"); bk != "" {
+		files[bk] = "buildkitd"
+		for _, extra := range []string{"buildctl", "envd-handover"} {
+			if src := filepath.Join(filepath.Dir(bk), extra); fileExists(src) {
+				files[src] = extra
+			}
 		}
 	}
-	// The builder image takes these from beside buildkitd when they are there.
-	for _, extra := range []string{"buildctl", "envd-handover"} {
-		if src := filepath.Join(filepath.Dir(os.Getenv("ENVD_BUILDKITD")), extra); fileExists(src) {
-			if err := copyFile(src, filepath.Join(bin, extra)); err != nil {
-				t.Fatal(err)
-			}
+	for src, dst := range files {
+		if err := copyFile(src, filepath.Join(bin, dst)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	u.bin = bin

@@ -15,14 +15,15 @@ import (
 
 // TestOneBinary is a user who has envd as one file, from `go install` of
 // the module's command (here from this copy of the module, as the README
-// says to do with a version), and buildkitd on PATH beside it: no
-// envd-agent, buildctl or envd-handover anywhere. envd is its own agent in
-// the dev image, and on a server its own buildctl and envd-handover in the
-// builder container (internal/multicall).
+// says to do with a version), and nothing else: no buildkitd, envd-agent,
+// buildctl or envd-handover anywhere. envd is its own builder (buildkitd in
+// the builder container), its own agent in the dev image, and on a server
+// also its own buildctl and envd-handover in the builder container
+// (internal/multicall).
 func TestOneBinary(t *testing.T) {
 	requireE2E(t)
 	u := newDockerUser(t, 4324)
-	for _, extra := range []string{"envd", "envd-agent", "buildctl", "envd-handover"} {
+	for _, extra := range []string{"envd", "envd-agent", "buildkitd", "buildctl", "envd-handover"} {
 		os.Remove(filepath.Join(u.bin, extra))
 	}
 	install := exec.Command("go", "install", "envd.dev/envd/cmd/envd")
@@ -60,6 +61,13 @@ func TestOneBinary(t *testing.T) {
 	want := strings.TrimPrefix(version, "envd ") + "\n" + strconv.FormatInt(st.Size(), 10) + "\nenvd\n"
 
 	u.must(t, dir, "envd", "up", "--detach", "--progress", "quiet", "--registry-mirror", mirror)
+	// The builder container runs envd as BuildKit's daemon, of the
+	// BuildKit envd is built with.
+	bk := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(u.must(t, dir, "envd", "version").stdout, "\n", 3)[1], "buildkit "))
+	bk = strings.Fields(bk)[0]
+	if r := u.must(t, dir, "envd", "bootstrap", "--status"); !strings.Contains(r.stdout, "buildkit: "+bk+" ("+version+")") {
+		t.Errorf("envd bootstrap --status: want the builder to be %s (%s):\n%s", bk, version, r.stdout)
+	}
 	if r := u.run(t, dir, "ssh", "-o", "BatchMode=yes", name+".envd", agentCheck); r.code != 0 || r.stdout != want {
 		t.Errorf("ssh %s.envd: got %s; want the agent to be envd:\n%s", name, r, want)
 	}

@@ -19,11 +19,11 @@ import (
 )
 
 // wheelBinaries are what each wheel carries in envd-VERSION.data/scripts/.
-var wheelBinaries = []string{"buildctl", "buildkitd", "envd", "envd-agent", "envd-handover"}
+var wheelBinaries = []string{"envd", "envd-agent"}
 
 // TestWheel: `make wheels` makes a wheel per architecture whose binaries are static ELF files of that
 // architecture; pip installs the x86_64 one into a fresh venv, and that envd, with nothing of the repository's on
-// its PATH or in its environment, runs the quick start with the buildkitd beside it as its own managed builder;
+// its PATH or in its environment, runs the quick start with itself as its own managed builder (buildkitd);
 // the sdist refuses to install, saying why.
 func TestWheel(t *testing.T) {
 	requireE2E(t)
@@ -157,13 +157,13 @@ func TestWheel(t *testing.T) {
 	if r := venvEnvd(dir, "build", "--progress", "plain", "--registry-mirror", mirror); r.code != 0 {
 		t.Fatalf("envd build with the wheel's envd: %s", r)
 	}
-	// It started the wheel's buildkitd, not the harness's or the repository's.
+	// It started the wheel's envd as buildkitd, not the harness's or the repository's.
 	pid, err := os.ReadFile(filepath.Join(state, "data", "envd", "buildkit", "buildkitd.pid"))
 	if err != nil {
 		t.Fatalf("the wheel's envd started no managed builder of its own: %v", err)
 	}
-	if exe, err := os.Readlink("/proc/" + strings.TrimSpace(string(pid)) + "/exe"); err != nil || exe != filepath.Join(bin, "buildkitd") {
-		t.Errorf("the managed builder runs %q (%v), want the wheel's %s", exe, err, filepath.Join(bin, "buildkitd"))
+	if exe, err := os.Readlink("/proc/" + strings.TrimSpace(string(pid)) + "/exe"); err != nil || exe != filepath.Join(bin, "envd") {
+		t.Errorf("the managed builder runs %q (%v), want the wheel's %s", exe, err, filepath.Join(bin, "envd"))
 	}
 	if out, err := dockerCmd(t, "image", "inspect", "--format", "{{.Id}}", image); err != nil {
 		t.Fatalf("%s is not in Docker: %v\n%s", image, err, out)

@@ -3,7 +3,8 @@
 #   - Docker Engine (Debian's docker.io) and runc;
 #   - a docker.io registry mirror on 127.0.0.1:5000 (Debian's docker-registry), seeded with
 #     library/debian:bookworm (and :12) built by debootstrap;
-#   - bin/buildkitd (the version pinned by go.mod's `tool` line), bin/envd and bin/envd-agent (make build).
+#   - bin/envd (also its own buildkitd, of the BuildKit go.mod pins), bin/envd-agent and bin/envd-handover
+#     (make build).
 # Every step is skipped when already satisfied, so a second run only checks and takes seconds.
 # Daemons that already answer (e.g. a dockerd started by hand) are reused, never restarted.
 #
@@ -250,7 +251,7 @@ done
 cd "$REPO"
 command -v go >/dev/null || die "go is not on PATH"
 # go build relinks only when an input changed, so a warm run takes seconds.
-log "build: bin/buildkitd, bin/envd, bin/envd-agent (buildkitd takes a few minutes on a cold Go build cache)"
+log "build: bin/envd, bin/envd-agent, bin/envd-handover (a few minutes on a cold Go build cache)"
 make -s build
 
 # --- Summary ---------------------------------------------------------------------------------------------
@@ -265,7 +266,7 @@ daemon_line() { # NAME COMM
 }
 server_version=$($DOCKER version --format '{{.Server.Version}}' 2>/dev/null || echo '?')
 binaries=
-for b in "$REPO"/bin/buildkitd "$REPO"/bin/envd "$REPO"/bin/envd-agent; do
+for b in "$REPO"/bin/envd "$REPO"/bin/envd-agent "$REPO"/bin/envd-handover; do
 	[ ! -x "$b" ] || binaries+="$b "
 done
 binaries=${binaries% }

@@ -7,15 +7,17 @@ import (
 	"testing"
 
 	"envd.dev/envd/internal/buildkitd"
+	"envd.dev/envd/internal/testing/daemontest"
 )
 
 // TestConnectReal connects to a real managed buildkitd, then to the same
-// daemon as a unix:// context. Needs ENVD_E2E=1, root, runc and a buildkitd
-// (ENVD_BUILDKITD=/path when testing by hand).
+// daemon as a unix:// context. Needs ENVD_E2E=1, root, runc and make
+// build's envd as buildkitd (or ENVD_BUILDKITD=/path).
 func TestConnectReal(t *testing.T) {
 	if os.Getenv("ENVD_E2E") != "1" {
 		t.Skip("set ENVD_E2E=1 to run against a real buildkitd")
 	}
+	daemontest.Buildkitd(t)
 	dir, err := os.MkdirTemp("", "envd-bk") // short: the socket lives in it
 	if err != nil {
 		t.Fatal(err)

@@ -301,7 +301,7 @@ func readContainerFile(ctx context.Context, dk *docker.Client, cname, file strin
 const remotePing = 10 * time.Second
 
 // pingContainer is ping for the daemon in the container.
-func (o Options) pingContainer(ctx context.Context, dk *docker.Client, cname string, timeout time.Duration) error {
+func (o Options) pingContainer(ctx context.Context, dk *docker.Client, cname string, timeout time.Duration) (string, error) {
 	if !o.Remote {
 		return ping(ctx, o.containerAddr(), timeout)
 	}
@@ -344,7 +344,7 @@ func ownDir(d string) error {
 func (o Options) waitContainer(ctx context.Context, dk *docker.Client, cname string) error {
 	deadline := time.Now().Add(o.StartTimeout)
 	for {
-		pingErr := o.pingContainer(ctx, dk, cname, 2*time.Second)
+		_, pingErr := o.pingContainer(ctx, dk, cname, 2*time.Second)
 		if pingErr == nil {
 			return nil
 		}
@@ -438,7 +438,8 @@ func containerStatus(ctx context.Context, o Options) (State, error) {
 	}
 	if s := res.Container.State; s != nil && s.Running {
 		st.Running, st.PID = true, s.Pid
-		st.Ready = o.pingContainer(ctx, o.Container, st.Container, 3*time.Second) == nil
+		v, err := o.pingContainer(ctx, o.Container, st.Container, 3*time.Second)
+		st.Ready, st.Version = err == nil, v
 	}
 	return st, nil
 }

@@ -184,6 +184,38 @@ func TestBuilderFiles(t *testing.T) {
 	}
 }
 
+// With no buildkitd named and none beside it, envd is the builder image's
+// buildkitd, and on another machine its buildctl and envd-handover too:
+// one file.
+func TestBuilderFilesEnvdItself(t *testing.T) {
+	static, _ := filepath.Abs("../../bin/envd-handover") // static: it stands in for envd
+	if !isExecutable(static) {
+		t.Skip("no static binary: run make build")
+	}
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Skip("no runc here")
+	}
+	envd := filepath.Join(t.TempDir(), "envd")
+	if err := os.Symlink(static, envd); err != nil {
+		t.Fatal(err)
+	}
+	fakeSys(t, 0, map[string]string{"runc": runc}, envd)
+	t.Setenv("ENVD_BUILDKITD", "")
+	for _, where := range []int{forHere, forPod, forRemote} {
+		files, err := Options{}.builderFiles(where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if files[0].dest != imageBuildkitd || files[0].src != envd {
+			t.Errorf("where %d: buildkitd in the image is %+v, want envd", where, files[0])
+		}
+		if where == forRemote {
+			assertOneCopy(t, files, envd)
+		}
+	}
+}
+
 func TestGoArch(t *testing.T) {
 	for machine, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"} {
 		if got := goArch(machine); got != want {
@@ -192,10 +224,23 @@ func TestGoArch(t *testing.T) {
 	}
 }
 
-// assertOneCopy: a file in the image under two names is written once, and
-// linked.
+// assertOneCopy: a file in the image under several names (or links to it)
+// is written once, and linked from the others.
 func assertOneCopy(t *testing.T, files []imageFile, src string) {
 	t.Helper()
+	resolve := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
+	isSrc := func(f imageFile) bool { return resolve(f.src) == resolve(src) }
+	names := 0
+	for _, f := range files {
+		if isSrc(f) {
+			names++
+		}
+	}
 	var b bytes.Buffer
 	if err := writeLayer(&b, files); err != nil {
 		t.Fatal(err)
@@ -216,11 +261,11 @@ func assertOneCopy(t *testing.T, files []imageFile, src string) {
 			if h.Mode != 0o755 {
 				t.Errorf("link %s has mode %o: Docker gives it to the file", h.Name, h.Mode)
 			}
-		case h.Typeflag == tar.TypeReg && slices.ContainsFunc(files, func(f imageFile) bool { return f.src == src && "/"+h.Name == f.dest }):
+		case h.Typeflag == tar.TypeReg && slices.ContainsFunc(files, func(f imageFile) bool { return isSrc(f) && "/"+h.Name == f.dest }):
 			regular++
 		}
 	}
-	if regular != 1 || links != 1 {
-		t.Errorf("%s: %d copies and %d links in the layer, want 1 and 1", src, regular, links)
+	if regular != 1 || links != names-1 {
+		t.Errorf("%s: %d copies and %d links in the layer, want 1 and %d", src, regular, links, names-1)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -123,6 +124,9 @@ func (o Options) start(ctx context.Context, bin string) error {
 		"--config", o.configPath(),
 		"--root", o.rootDir(),
 		"--addr", o.Addr())
+	if isSelf(bin) {
+		cmd.Args[0] = daemonName
+	}
 	cmd.Stdout = logFile // an *os.File is handed over as is: no copying goroutine
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -172,7 +176,7 @@ func (o Options) start(ctx context.Context, bin string) error {
 func (o Options) waitReady(ctx context.Context, pid int, exited <-chan struct{}, offset int64) error {
 	deadline := time.Now().Add(o.StartTimeout)
 	for {
-		if ping(ctx, o.Addr(), 2*time.Second) == nil {
+		if _, err := ping(ctx, o.Addr(), 2*time.Second); err == nil {
 			return nil
 		}
 		gone := !alive(pid)
@@ -205,22 +209,35 @@ func (o Options) waitReady(ctx context.Context, pid int, exited <-chan struct{},
 
 // ping asks the daemon at addr (or the one opts dial) for its workers and
 // wants at least one.
-func ping(ctx context.Context, addr string, timeout time.Duration, opts ...client.ClientOpt) error {
+func ping(ctx context.Context, addr string, timeout time.Duration, opts ...client.ClientOpt) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, err := client.New(ctx, addr, opts...)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer c.Close()
 	ws, err := c.ListWorkers(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(ws) == 0 {
-		return errors.New("no workers")
+		return "", errors.New("no workers")
 	}
-	return nil
+	return describeVersion(ws[0].BuildkitVersion), nil
+}
+
+// describeVersion says which BuildKit a daemon is: "v0.34.2", and for envd
+// as its own daemon "v0.34.2 (envd VERSION)", which its revision names.
+func describeVersion(v client.BuildkitVersion) string {
+	s := v.Version
+	if s == "" {
+		s = "unknown"
+	}
+	if strings.HasPrefix(v.Revision, "envd ") {
+		s += " (" + v.Revision + ")"
+	}
+	return s
 }
 
 // clearSocket removes a socket left by a daemon that died without cleaning

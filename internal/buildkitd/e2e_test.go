@@ -11,15 +11,18 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/client"
+
+	"envd.dev/envd/internal/testing/daemontest"
 )
 
 // e2eOptions skips unless ENVD_E2E=1 on a machine that can run the managed
-// builder (root, runc, a buildkitd: set ENVD_BUILDKITD when testing by hand).
+// builder (root, runc, and make build's envd as buildkitd, or ENVD_BUILDKITD).
 func e2eOptions(t *testing.T) Options {
 	t.Helper()
 	if os.Getenv("ENVD_E2E") != "1" {
 		t.Skip("set ENVD_E2E=1 to run against a real buildkitd")
 	}
+	daemontest.Buildkitd(t)
 	if _, err := (Options{}).preflight(); err != nil {
 		t.Skipf("cannot run the managed builder here: %v", err)
 	}

@@ -34,10 +34,10 @@ func DialContainer(ctx context.Context, dk *docker.Client, name string) (net.Con
 
 // pingExec is ping through DialContainer. When the command failed, it says
 // more than gRPC does (which sees only a closed connection).
-func pingExec(ctx context.Context, dk *docker.Client, cname string, timeout time.Duration) error {
+func pingExec(ctx context.Context, dk *docker.Client, cname string, timeout time.Duration) (string, error) {
 	var mu sync.Mutex
 	var dialled []*execConn
-	err := ping(ctx, "", timeout, bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+	v, err := ping(ctx, "", timeout, bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 		c, err := execIn(ctx, dk, cname, dialCommand)
 		if err == nil {
 			mu.Lock()
@@ -47,16 +47,16 @@ func pingExec(ctx context.Context, dk *docker.Client, cname string, timeout time
 		return c, err
 	}))
 	if err == nil {
-		return nil
+		return v, nil
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, c := range dialled {
 		if exitErr := c.exitErr(); exitErr != nil {
-			return exitErr
+			return "", exitErr
 		}
 	}
-	return err
+	return "", err
 }
 
 // execConn is a net.Conn over the stdin and stdout of a command run in a

@@ -27,7 +27,8 @@ import (
 
 // The builder image is made by envd from files this machine has, so that
 // an air-gapped machine with envd and Docker builds without any registry:
-// one layer holding the buildkitd envd runs (static), the buildctl beside it
+// one layer holding the buildkitd envd runs (static; envd itself unless one
+// is beside it or named by ENVD_BUILDKITD), the buildctl beside it
 // (static: a builder in a cluster or in another machine's Docker is dialled
 // through `buildctl dial-stdio`), the envd-handover beside it (static: the
 // hand-over registry of a builder in another machine's Docker), this
@@ -158,7 +159,7 @@ func writeLayer(w io.Writer, files []imageFile) error {
 		return err
 	}
 	dirs := map[string]bool{}
-	written := map[string]string{} // src -> dest: envd as buildctl and envd-handover is one file
+	written := map[string]string{} // file -> dest: envd as buildkitd, buildctl and envd-handover is one file
 	for _, f := range files {
 		var parents []string
 		for d := path.Dir(f.dest); d != "/" && !dirs[d]; d = path.Dir(d) {
@@ -171,7 +172,11 @@ func writeLayer(w io.Writer, files []imageFile) error {
 				return err
 			}
 		}
-		if first, ok := written[f.src]; ok {
+		file := f.src
+		if real, err := filepath.EvalSymlinks(f.src); err == nil {
+			file = real // links to one file (buildkitd -> envd) are that file
+		}
+		if first, ok := written[file]; ok {
 			// With the file's own mode: Docker gives the link's to the file.
 			hdr := &tar.Header{Typeflag: tar.TypeLink, Name: strings.TrimPrefix(f.dest, "/"), Linkname: strings.TrimPrefix(first, "/"), Mode: 0o755, Format: tar.FormatPAX}
 			if err := tw.WriteHeader(hdr); err != nil {
@@ -179,7 +184,7 @@ func writeLayer(w io.Writer, files []imageFile) error {
 			}
 			continue
 		}
-		written[f.src] = f.dest
+		written[file] = f.dest
 		if err := addFile(tw, f); err != nil {
 			return err
 		}

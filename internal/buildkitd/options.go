@@ -119,11 +119,18 @@ func (o Options) socketPath() string {
 // Addr is the address clients use to reach the managed daemon of o.
 func (o Options) Addr() string { return "unix://" + o.socketPath() }
 
-// binary finds the buildkitd executable (see Options.Binary).
+// daemonName is the name envd answers to as BuildKit's daemon
+// (internal/multicall, internal/bkdaemon).
+const daemonName = "buildkitd"
+
+// binary finds the buildkitd executable (see Options.Binary). With none
+// named and none beside it, envd is its own: run under daemonName it is
+// BuildKit's daemon, of the very version its client speaks. (A buildkitd
+// on PATH is not taken: it may be any version, from anywhere.)
 func (o Options) binary() (string, error) {
 	notFound := func(msg string) error {
 		return &Error{Kind: ErrNotFound, Msg: msg,
-			Hint: "run `make build` (it puts buildkitd beside envd), or set ENVD_BUILDKITD=/path/to/buildkitd, or install the buildkitd envd is built with on PATH: " + installHint(thisVersion())}
+			Hint: "unset ENVD_BUILDKITD to use envd's own, or point it at a buildkitd executable"}
 	}
 	if o.Binary != "" {
 		if !isExecutable(o.Binary) {
@@ -137,16 +144,21 @@ func (o Options) binary() (string, error) {
 		}
 		return p, nil
 	}
-	if exe, err := sys.executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "buildkitd")
-		if isExecutable(p) {
-			return p, nil
-		}
+	exe, err := sys.executable()
+	if err != nil {
+		return "", notFound(fmt.Sprintf("buildkitd not found: envd cannot find its own executable (%v)", err))
 	}
-	if p, err := sys.lookPath("buildkitd"); err == nil {
+	if p := filepath.Join(filepath.Dir(exe), "buildkitd"); isExecutable(p) {
 		return p, nil
 	}
-	return "", notFound("buildkitd not found: not in ENVD_BUILDKITD, not beside envd, not on PATH")
+	return exe, nil
+}
+
+// isSelf reports whether bin is this envd, which must then be started
+// under daemonName to be buildkitd.
+func isSelf(bin string) bool {
+	exe, err := sys.executable()
+	return err == nil && exe == bin
 }
 
 func isExecutable(p string) bool {

@@ -21,6 +21,7 @@ import (
 
 	"envd.dev/envd/internal/docker"
 	"envd.dev/envd/internal/handover"
+	"envd.dev/envd/internal/testing/daemontest"
 )
 
 // remoteOptions skips unless ENVD_E2E=1 with a Docker here, and gives
@@ -38,10 +39,7 @@ func remoteOptions(t *testing.T) (Options, *docker.Client) {
 		t.Skipf("no Docker here: %v", err)
 	}
 	t.Cleanup(func() { dk.Close() })
-	bin := os.Getenv("ENVD_BUILDKITD")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/buildkitd")
-	}
+	bin := daemontest.Buildkitd(t)
 	for _, b := range []string{bin, besideOrNone(bin, "buildctl"), besideOrNone(bin, "envd-handover")} {
 		if b == "" || !isExecutable(b) {
 			t.Skipf("no buildkitd, buildctl and envd-handover in %s: run make build", filepath.Dir(bin))
@@ -224,7 +222,7 @@ func TestRemoteExecErrors(t *testing.T) {
 			}
 		})
 	}
-	if err := pingExec(ctx, dk, "envd-no-such-container", 2*time.Second); err == nil || !strings.Contains(err.Error(), "envd-no-such-container") {
+	if _, err := pingExec(ctx, dk, "envd-no-such-container", 2*time.Second); err == nil || !strings.Contains(err.Error(), "envd-no-such-container") {
 		t.Errorf("ping of a missing container: %v", err)
 	}
 }

@@ -16,6 +16,9 @@ type State struct {
 	Addr    string // where it listens (or would)
 	Dir     string // its state directory
 	Mirror  string // the docker.io mirror in its buildkitd.toml; "" = none
+	// Version is the BuildKit it says it runs, when it answered: see
+	// describeVersion.
+	Version string
 	// Container is the builder container's name, for a builder in one.
 	Container string
 }
@@ -33,7 +36,8 @@ func Status(ctx context.Context, o Options) (State, error) {
 	st := State{Addr: o.Addr(), Dir: o.Dir}
 	if pid, ok := o.managedPID(); ok {
 		st.Running, st.PID = true, pid
-		st.Ready = ping(ctx, st.Addr, 3*time.Second) == nil
+		v, err := ping(ctx, st.Addr, 3*time.Second)
+		st.Ready, st.Version = err == nil, v
 	}
 	b, err := os.ReadFile(o.configPath())
 	if os.IsNotExist(err) {

@@ -2,8 +2,9 @@ package buildkitd
 
 import (
 	"runtime/debug"
-	"strings"
 	"testing"
+
+	"github.com/moby/buildkit/client"
 )
 
 func TestVersionIn(t *testing.T) {
@@ -27,16 +28,17 @@ func TestVersionIn(t *testing.T) {
 	}
 }
 
-// The hint builds the BuildKit this binary is built with, static.
-func TestInstallHint(t *testing.T) {
-	v := "v0.34.2"
-	h := installHint(v)
-	for _, want := range []string{"go mod download github.com/moby/buildkit@" + v, "CGO_ENABLED=0 go build", "version.Version=" + v, "./cmd/buildkitd"} {
-		if !strings.Contains(h, want) {
-			t.Errorf("hint %q lacks %q", h, want)
+func TestDescribeVersion(t *testing.T) {
+	for _, tt := range []struct {
+		v    client.BuildkitVersion
+		want string
+	}{
+		{client.BuildkitVersion{Version: "v0.34.2", Revision: "3a1b2c"}, "v0.34.2"},
+		{client.BuildkitVersion{Version: "v0.34.2", Revision: "envd devel+abc"}, "v0.34.2 (envd devel+abc)"},
+		{client.BuildkitVersion{}, "unknown"},
+	} {
+		if got := describeVersion(tt.v); got != tt.want {
+			t.Errorf("describeVersion(%+v) = %q, want %q", tt.v, got, tt.want)
 		}
-	}
-	if h := installHint("unknown"); !strings.Contains(h, "buildkit@VERSION") {
-		t.Errorf("with no version known: %q", h)
 	}
 }

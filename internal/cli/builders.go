@@ -177,6 +177,9 @@ func runBootstrap(ctx context.Context, s streams, o *bootstrapOptions) error {
 			state += ", in the container " + st.Container
 		}
 		fmt.Fprintf(s.out, "managed buildkitd: %s\naddress: %s\nstate: %s\nmirror: %s\n", state, st.Addr, st.Dir, orNone(st.Mirror))
+		if st.Version != "" {
+			fmt.Fprintf(s.out, "buildkit: %s\n", st.Version)
+		}
 		return nil
 	}
 	addr, err := buildkitd.Ensure(ctx, bo)

@@ -1,9 +1,10 @@
 // Package multicall lets the envd binary be each of the programs envd puts
 // into images, chosen by the name it runs as: envd-agent (PID 1 of a dev
 // environment), envd-handover and buildctl (the builder container's
-// hand-over registry and `buildctl dial-stdio`). So envd alone, as `go
-// install` gives it, has all it needs; the small binaries `make build` puts
-// beside it are used first when they are there.
+// hand-over registry and `buildctl dial-stdio`), and buildkitd (the
+// builder itself). So envd alone, as `go install` gives it, has all it
+// needs; the binaries `make build` puts beside it are used first when they
+// are there.
 package multicall
 
 import (
@@ -21,6 +22,7 @@ const (
 	Agent    = "envd-agent"
 	Handover = "envd-handover"
 	Buildctl = "buildctl"
+	Daemon   = "buildkitd" // BuildKit's daemon (internal/bkdaemon)
 )
 
 // Streams are a program's standard streams.
@@ -43,6 +45,8 @@ func Run(argv []string, s Streams, version string) (code int, ok bool) {
 		return handovercmd.Main(argv[1:], s.In, s.Out, s.Err), true
 	case name == Buildctl:
 		return buildctl(argv[1:], s), true
+	case name == Daemon:
+		return runDaemon(argv[1:], s, version), true
 	}
 	return 0, false
 }

@@ -27,6 +27,9 @@ func TestRunChoosesByName(t *testing.T) {
 		{argv: []string{"buildctl", "build"}, ok: true, code: 2, err: "does only `buildctl [--addr unix://PATH] dial-stdio`"},
 		{argv: []string{"buildctl", "--addr", "tcp://127.0.0.1:1", "dial-stdio"}, ok: true, code: 2, err: "only unix://"},
 		{argv: []string{"buildctl", "--addr", "unix:///nonexistent/buildkitd.sock", "dial-stdio"}, ok: true, code: 2, err: "no such file"},
+		{argv: []string{"/usr/bin/buildkitd", "prune"}, ok: true, code: 2, err: "takes only --config, --root, --addr and --debug"},
+		{argv: []string{"buildkitd", "--addr", "tcp://127.0.0.1:1"}, ok: true, code: 1, err: "unix://PATH only"},
+		{argv: []string{"buildkitd", "--config", "/nonexistent/buildkitd.toml"}, ok: true, code: 1, err: "/nonexistent/buildkitd.toml"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.argv, " "), func(t *testing.T) {

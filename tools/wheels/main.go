@@ -1,5 +1,5 @@
 // Command wheels builds envd's Python wheels, one for Linux x86_64 and one for aarch64, each carrying envd's static
-// binaries (envd, envd-agent, buildkitd, buildctl, envd-handover), and a source distribution that refuses to
+// binaries (envd, which is also its own buildkitd, and envd-agent), and a source distribution that refuses to
 // build. `make wheels` runs it:
 //
 //	go run ./tools/wheels -version "$(ENVD_VERSION)" -out dist
@@ -40,7 +40,7 @@ func run(args []string) error {
 	var o options
 	var arches string
 	fl.StringVar(&o.version, "version", "", "envd's version, as git describe --tags --always --dirty prints it (the default)")
-	fl.StringVar(&o.buildkit, "buildkit-version", "", "BuildKit's version to stamp into buildkitd and buildctl (default: the one go.mod pins)")
+	fl.StringVar(&o.buildkit, "buildkit-version", "", "BuildKit's version to stamp into envd, its own buildkitd (default: the one go.mod pins)")
 	fl.StringVar(&o.out, "out", "dist", "directory to write the wheels and the sdist into")
 	fl.StringVar(&o.goBin, "go", envOr("GO", "go"), "the go command")
 	fl.StringVar(&arches, "arch", "amd64,arm64", "GOARCHes to build wheels for")
@@ -120,11 +120,8 @@ func buildBinaries(o options, root, dir, arch, version string) (map[string][]byt
 	envdX := "-X envd.dev/envd/internal/cli.Version=" + version
 	bkX := "-X github.com/moby/buildkit/version.Version=" + o.buildkit
 	pkgs := map[string]struct{ pkg, x string }{
-		"envd":          {"./cmd/envd", envdX},
-		"envd-agent":    {"./cmd/envd-agent", ""},
-		"envd-handover": {"./cmd/envd-handover", ""},
-		"buildkitd":     {"github.com/moby/buildkit/cmd/buildkitd", bkX},
-		"buildctl":      {"github.com/moby/buildkit/cmd/buildctl", bkX},
+		"envd":       {"./cmd/envd", envdX + " " + bkX}, // envd is its own buildkitd, with BuildKit's version
+		"envd-agent": {"./cmd/envd-agent", ""},
 	}
 	env := append(os.Environ(),
 		"CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch,

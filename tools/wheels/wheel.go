@@ -31,10 +31,10 @@ var platformTags = map[string][]string{
 	"arm64": {"manylinux_2_17_aarch64", "manylinux2014_aarch64"},
 }
 
-// binaries are the executables a wheel carries, all installed into the venv's bin/, side by side: envd finds
-// envd-agent and buildkitd beside itself, and the builder image takes buildctl and envd-handover from beside
-// buildkitd.
-var binaries = []string{"buildctl", "buildkitd", "envd", "envd-agent", "envd-handover"}
+// binaries are the executables a wheel carries, installed into the venv's bin/, side by side: envd is its own
+// buildkitd, buildctl and envd-handover (internal/multicall), and puts the small envd-agent beside it into
+// development images rather than itself.
+var binaries = []string{"envd", "envd-agent"}
 
 // zipTime is every entry's time, so that the same binaries give the same wheel bytes: 1980-01-01 00:00, the
 // earliest a zip can say (and what Python's zipfile needs at least).
@@ -62,10 +62,9 @@ func metadata(version string) string {
 		"# envd\n\n" +
 		"envd turns a short Python-dialect file, `build.envd`, into a container image with your apt and Python\n" +
 		"packages, built by BuildKit and loaded into your local Docker.\n\n" +
-		"This wheel carries envd's static Linux binaries and installs them into the environment's `bin/`: `envd`,\n" +
-		"`envd-agent` (which envd puts into development images), `buildkitd` and `buildctl` (the BuildKit envd is\n" +
-		"built with: envd starts this `buildkitd` as its managed builder) and `envd-handover`. There is no Python\n" +
-		"code in it. The source distribution cannot build envd (it is a Go program): install a wheel, or build from\n" +
+		"This wheel carries envd's static Linux binaries and installs them into the environment's `bin/`: `envd`\n" +
+		"(also its own managed builder: BuildKit's daemon is built into it), `envd-agent` (which envd puts into\n" +
+		"development images). There is no Python code in it. The source distribution cannot build envd (it is a Go program): install a wheel, or build from\n" +
 		"the source with `make build`.\n"
 }
 
@@ -179,8 +178,8 @@ Install the wheel for your platform instead (Linux x86_64 or aarch64):
     pip install envd-%[1]s-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
     pip install envd-%[1]s-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl
 (make wheels in a checkout of envd's source makes both, into dist/), or build envd from its source:
-make build (bin/envd, with buildkitd and envd-agent beside it), or CGO_ENABLED=0 go install ./cmd/envd in that
-checkout (envd alone is its own agent; README, "Install with go install", says how to get buildkitd).`
+make build (bin/envd, with envd-agent beside it), or CGO_ENABLED=0 go install ./cmd/envd in that checkout
+(envd alone is all it needs: its own builder and agent).`
 
 const backendModule = "envd_no_build"
 

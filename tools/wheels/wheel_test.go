@@ -111,7 +111,7 @@ func TestWheelLayout(t *testing.T) {
 		}
 	}
 	di, data := "envd-0.3.0.dev5+g1a2b3c4.dist-info/", "envd-0.3.0.dev5+g1a2b3c4.data/scripts/"
-	want := []string{data + "buildctl", data + "buildkitd", data + "envd", data + "envd-agent", data + "envd-handover",
+	want := []string{data + "envd", data + "envd-agent",
 		di + "METADATA", di + "WHEEL", di + "RECORD"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("entries %q, want %q", names, want)
