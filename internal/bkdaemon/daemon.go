@@ -40,16 +40,20 @@ import (
 	"github.com/moby/buildkit/frontend"
 	"github.com/moby/buildkit/frontend/gateway"
 	"github.com/moby/buildkit/session"
+	sessionauth "github.com/moby/buildkit/session/auth"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	"github.com/moby/buildkit/util/apicaps"
 	"github.com/moby/buildkit/util/appdefaults"
+	"github.com/moby/buildkit/util/archutil"
 	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/grpcerrors"
 	_ "github.com/moby/buildkit/util/grpcutil/encoding/proto" // BuildKit's wire codec
 	"github.com/moby/buildkit/util/resolver"
+	"github.com/moby/buildkit/util/resolver/limited"
 	"github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
+	"github.com/moby/sys/userns"
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -196,6 +200,21 @@ func withDefaults(cfg *config.Config) error {
 	if e := cfg.Workers.OCI.Enabled; e != nil && !*e {
 		return errors.New("[worker.oci] is disabled, and it is the only worker envd as buildkitd has")
 	}
+	for _, unsupported := range []struct {
+		set  bool
+		what string
+	}{
+		{cfg.GRPC.DebugAddress != "", "[grpc] debugAddress"},
+		{cfg.Compaction.Enabled, "[compaction]"},
+		{cfg.ProvenanceEnvDir != "", "provenanceEnvDir"},
+		{cfg.Cache.GHA != nil, "[cache.gha]"},
+		{len(cfg.CDI.SpecDirs) > 0, "[cdi] specDirs"},
+		{cfg.Frontends.Dockerfile.Enabled != nil && *cfg.Frontends.Dockerfile.Enabled, "[frontend.\"dockerfile.v0\"]"},
+	} {
+		if unsupported.set {
+			return fmt.Errorf("%s: envd as buildkitd does not have it; run the real buildkitd (ENVD_BUILDKITD) for it", unsupported.what)
+		}
+	}
 	if cfg.GRPC.UID == nil {
 		uid := os.Getuid()
 		cfg.GRPC.UID = &uid
@@ -205,6 +224,12 @@ func withDefaults(cfg *config.Config) error {
 		cfg.GRPC.GID = &gid
 	}
 	oci := &cfg.Workers.OCI
+	// In a user namespace (rootless Podman, rootless Docker) runc cannot
+	// set up cgroups or devices as real root does: buildkitd defaults to
+	// its rootless mode there, whatever the file says, and so does this.
+	if userns.RunningInUserNS() {
+		oci.Rootless = true
+	}
 	if oci.Snapshotter == "" {
 		oci.Snapshotter = "auto"
 	}
@@ -232,6 +257,20 @@ func withDefaults(cfg *config.Config) error {
 // serve runs the daemon until ctx ends.
 func serve(ctx context.Context, cfg config.Config, info Info) error {
 	apicaps.ExportedProduct = "buildkit"
+	if sc := cfg.System; sc != nil {
+		if v := sc.PlatformsCacheMaxAge; v != nil {
+			archutil.CacheMaxAge = v.Duration
+		}
+		if v := sc.MaxRegistryConcurrency; v != nil {
+			if *v <= 0 {
+				return fmt.Errorf("[system] maxRegistryConcurrency must be greater than zero, not %d", *v)
+			}
+			limited.SetMaxConcurrency(int64(*v))
+		}
+		if v := sc.SessionAuthTimeout; v != nil {
+			sessionauth.SessionAuthTimeout = v.Duration
+		}
+	}
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "empty unix path", args: []string{"--config", envdLike, "--addr", "unix://"}, errHas: "unix://PATH only"},
 		{name: "containerd worker refused", args: []string{"--config", write("ctd.toml", "[worker.containerd]\n  enabled = true\n")}, errHas: "OCI (runc) worker only"},
 		{name: "oci disabled refused", args: []string{"--config", write("nooci.toml", "[worker.oci]\n  enabled = false\n")}, errHas: "only worker"},
+		{name: "compaction refused", args: []string{"--config", write("compact.toml", "[compaction]\n  enabled = true\n")}, errHas: "[compaction]: envd as buildkitd does not have it"},
+		{name: "dockerfile frontend refused", args: []string{"--config", write("df.toml", "[frontend.\"dockerfile.v0\"]\n  enabled = true\n")}, errHas: "dockerfile.v0"},
 		{name: "tls refused", args: []string{"--config", write("tls.toml", "[grpc.tls]\n  cert = \"/c.pem\"\n")}, errHas: "no TLS"},
 	}
 	for _, tt := range tests {

@@ -28,7 +28,7 @@ type Options struct {
 	// Dir is the state directory; default xdg.DataDir()/buildkit.
 	Dir string
 	// Binary is the buildkitd executable; default $ENVD_BUILDKITD, else
-	// "buildkitd" beside the running envd, else buildkitd on PATH.
+	// "buildkitd" beside the running envd, else envd itself (see binary).
 	Binary string
 	// Mirror is a docker.io registry mirror: "HOST:PORT" (plain HTTP),
 	// "http://HOST:PORT" or "https://HOST[:PORT]"; "" = none.
