@@ -136,6 +136,9 @@ func (o Options) cleanMounts() error {
 	if len(mps) > 0 {
 		o.logf("unmounted %d mounts a stopped buildkitd left below %s", len(mps)-len(failed), o.rootDir())
 	}
+	if n := cleanCgroups(time.Now()); n > 0 {
+		o.logf("removed %d empty step cgroups a stopped buildkitd left", n)
+	}
 	if len(failed) > 0 {
 		return fmt.Errorf("cannot unmount what a stopped buildkitd left behind: %s", strings.Join(failed, ", "))
 	}
