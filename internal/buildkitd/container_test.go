@@ -65,7 +65,7 @@ func TestImageFilesRefusesDynamicBinaries(t *testing.T) {
 	if interp, _, _ := elfDeps(sh); interp == "" {
 		t.Skip("sh is static here")
 	}
-	static, _ := filepath.Abs("../../bin/buildkitd") // make build's, static
+	static, _ := filepath.Abs("../../bin/envd-handover") // make build's, static: it stands in for buildkitd
 	for _, tc := range []struct {
 		name, buildkitd, buildctl, handover, want string
 	}{
@@ -75,7 +75,7 @@ func TestImageFilesRefusesDynamicBinaries(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := os.Stat(tc.buildkitd); err != nil {
-				t.Skip("no static buildkitd: run make build")
+				t.Skip("no static binary: run make build")
 			}
 			_, err := imageFiles(tc.buildkitd, tc.buildctl, tc.handover, sh)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), imageEnv) {
