@@ -62,8 +62,9 @@ import (
 	healthv1 "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// Name is the program name envd answers to as this daemon.
-const Name = "buildkitd"
+// programName is the name envd answers to as this daemon (internal/multicall
+// dispatches on it; the managed builder starts envd under it).
+const programName = "buildkitd"
 
 // Info is what the daemon says about itself to clients (ListWorkers).
 type Info struct {
@@ -96,7 +97,7 @@ func Main(args []string, stderr io.Writer, info Info) int {
 		return 1
 	}
 	// Under its own name in ps and /proc/PID/comm, though the file is envd.
-	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(Name + "\x00")[0])), 0, 0, 0)
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(programName + "\x00")[0])), 0, 0, 0)
 	// What it tells registries (User-Agent) and clients, as a release's
 	// buildkitd has it stamped at link time.
 	if info.BuildKit != "" && info.BuildKit != "unknown" && strings.HasPrefix(version.Version, "v0.0.0+") {
@@ -124,7 +125,7 @@ func (a *addrFlag) Set(v string) error { *a = append(*a, v); return nil }
 func parseFlags(args []string, stderr io.Writer) (settings, error) {
 	var s settings
 	var addrs addrFlag
-	fs := flag.NewFlagSet(Name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(programName, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: buildkitd [--config FILE] [--root DIR] [--addr unix://PATH]... [--debug]")

@@ -8,7 +8,7 @@ import (
 )
 
 // cgroupRoot is where the host's cgroup hierarchies are mounted.
-var cgroupRoot = "/sys/fs/cgroup"
+const cgroupRoot = "/sys/fs/cgroup"
 
 // staleCgroupAge is how long a step's cgroup must have stood empty to be
 // taken for a leftover: runc makes it just before it puts the step's
